@@ -1,0 +1,161 @@
+package caddyfile
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/stretchr/testify/require"
+)
+
+// TestExampleJSONMatchesCaddyfile: examples/caddy.json is the same config
+// as examples/Caddyfile adapted with the demo environment.
+func TestExampleJSONMatchesCaddyfile(t *testing.T) {
+	setDemoEnv(t)
+	root := repoRoot(t)
+	adapted := adapt(t, readFile(t, filepath.Join(root, "examples", "Caddyfile")), "Caddyfile")
+	want := normalize(t, readFile(t, filepath.Join(root, "examples", "caddy.json")))
+	require.Equal(t, want, normalize(t, adapted),
+		"examples/caddy.json differs from examples/Caddyfile adapted with the demo environment")
+}
+
+// TestExampleJSONLoadsThroughAdminAPI starts Caddy in process with only an
+// admin endpoint, POSTs examples/caddy.json to /load (listeners and the
+// admin address moved to free loopback ports) and reads it back from
+// /config/.
+func TestExampleJSONLoadsThroughAdminAPI(t *testing.T) {
+	t.Setenv("AFFINITY_SALT", "admin-api-test")
+	adminAddr := freeAddr(t)
+	boot := fmt.Sprintf(`{"admin":{"listen":%q,"config":{"persist":false}}}`, adminAddr)
+	require.NoError(t, caddy.Load([]byte(boot), true))
+	t.Cleanup(func() { _ = caddy.Stop() })
+
+	// The MinIO nodes too: probes of the demo addresses must not find a
+	// cluster someone else runs on this machine.
+	doc := string(readFile(t, filepath.Join(repoRoot(t), "examples", "caddy.json")))
+	for _, port := range []string{"9101", "9102", "9103", "9104", "9201", "9202", "9203", "9204"} {
+		old := `"127.0.0.1:` + port + `"`
+		require.Contains(t, doc, old)
+		doc = strings.ReplaceAll(doc, old, strconv.Quote(freeAddr(t)))
+	}
+	var cfg map[string]any
+	require.NoError(t, json.Unmarshal([]byte(doc), &cfg))
+	cfg["admin"].(map[string]any)["listen"] = adminAddr
+	// Not the user's autosave.json, and logs out of the test output.
+	cfg["admin"].(map[string]any)["config"] = map[string]any{"persist": false}
+	discardLogs(cfg)
+	servers := cfg["apps"].(map[string]any)["http"].(map[string]any)["servers"].(map[string]any)
+	require.Len(t, servers, 2, "the S3 site and the console site")
+	listens := map[string]string{}
+	for name, srv := range servers {
+		addr := freeAddr(t)
+		srv.(map[string]any)["listen"] = []any{addr}
+		listens[name] = addr
+	}
+	body, err := json.Marshal(cfg)
+	require.NoError(t, err)
+
+	client := &http.Client{Timeout: 10 * time.Second}
+	req, err := http.NewRequest(http.MethodPost, "http://"+adminAddr+"/load", bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "POST /load: %s", msg)
+
+	resp, err = client.Get("http://" + adminAddr + "/config/")
+	require.NoError(t, err)
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET /config/: %s", got)
+	require.Equal(t, normalize(t, body), normalize(t, got), "the running config is not the one POSTed")
+
+	// Both sites listen; the status page answers loopback (its pools are
+	// not ready: no MinIO behind the demo addresses in this test).
+	s3 := listens["s3"]
+	resp, err = client.Get("http://" + s3 + "/upstream/health/ready")
+	require.NoError(t, err)
+	ready, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s", ready)
+	require.Contains(t, string(ready), "not ready")
+	require.Contains(t, string(ready), "pool s3")
+	require.Contains(t, string(ready), "pool console")
+
+	// Caddy's /metrics on the admin endpoint: per-site request metrics
+	// (the request above) and the probe state of both pools.
+	resp, err = client.Get("http://" + adminAddr + "/metrics")
+	require.NoError(t, err)
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	for _, m := range []string{
+		`caddy_http_requests_total{handler="subroute",host="_other",server="s3"} 1`,
+		`caddy_minio_lb_node_ready{`,
+		`pool="console"`,
+		`pool="s3"`,
+	} {
+		require.True(t, strings.Contains(string(metrics), m), "/metrics lacks %s", m)
+	}
+}
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// discardLogs points every log of a config at the discard writer.
+func discardLogs(cfg map[string]any) {
+	logging, _ := cfg["logging"].(map[string]any)
+	if logging == nil {
+		logging = map[string]any{}
+		cfg["logging"] = logging
+	}
+	logs, _ := logging["logs"].(map[string]any)
+	if logs == nil {
+		logs = map[string]any{}
+		logging["logs"] = logs
+	}
+	if logs["default"] == nil {
+		logs["default"] = map[string]any{}
+	}
+	for _, l := range logs {
+		l.(map[string]any)["writer"] = map[string]any{"output": "discard"}
+	}
+}
+
+// quiet returns doc with persist off (no autosave.json of the user's
+// Caddy touched) and every log discarded.
+func quiet(t *testing.T, doc []byte) []byte {
+	t.Helper()
+	var cfg map[string]any
+	require.NoError(t, json.Unmarshal(doc, &cfg))
+	admin, _ := cfg["admin"].(map[string]any)
+	if admin == nil {
+		admin = map[string]any{}
+		cfg["admin"] = admin
+	}
+	admin["config"] = map[string]any{"persist": false}
+	discardLogs(cfg)
+	out, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	return out
+}

@@ -1,0 +1,202 @@
+package caddyfile
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func keepalivedDir(t *testing.T) string {
+	return filepath.Join(repoRoot(t), "examples", "keepalived")
+}
+
+// vrrpInstance is what the active-active design needs of one instance.
+type vrrpInstance struct {
+	state, vrid, priority, vip string
+	nopreempt, tracked         bool
+}
+
+// parseInstances reads the vrrp_instance blocks of a keepalived.conf
+// (flat: one level of nested blocks, "!" and "#" comments).
+func parseInstances(t *testing.T, conf string) map[string]vrrpInstance {
+	t.Helper()
+	out := map[string]vrrpInstance{}
+	var cur string
+	var inst vrrpInstance
+	var sub string
+	depth := 0
+	for _, line := range strings.Split(conf, "\n") {
+		if i := strings.IndexAny(line, "!#"); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		switch {
+		case depth == 0 && f[0] == "vrrp_instance":
+			cur, inst = f[1], vrrpInstance{}
+		case f[len(f)-1] == "{" && depth == 1:
+			sub = f[0]
+		case f[0] == "}":
+			if depth == 1 && cur != "" {
+				out[cur] = inst
+				cur = ""
+			}
+			sub = ""
+		case cur != "" && depth == 1:
+			switch f[0] {
+			case "state":
+				inst.state = f[1]
+			case "virtual_router_id":
+				inst.vrid = f[1]
+			case "priority":
+				inst.priority = f[1]
+			case "nopreempt":
+				inst.nopreempt = true
+			}
+		case cur != "" && depth == 2 && sub == "virtual_ipaddress":
+			inst.vip = f[0]
+		case cur != "" && depth == 2 && sub == "track_script" && f[0] == "chk_caddy":
+			inst.tracked = true
+		}
+		depth += strings.Count(line, "{") - strings.Count(line, "}")
+	}
+	require.Zero(t, depth, "unbalanced braces")
+	return out
+}
+
+// TestKeepalivedActiveActive: each node is MASTER of one VIP and BACKUP of
+// the other, the VIPs, router ids and priorities mirror each other, and
+// every instance tracks the Caddy readiness check.
+func TestKeepalivedActiveActive(t *testing.T) {
+	a := parseInstances(t, string(readFile(t, filepath.Join(keepalivedDir(t), "keepalived-node-a.conf"))))
+	b := parseInstances(t, string(readFile(t, filepath.Join(keepalivedDir(t), "keepalived-node-b.conf"))))
+	require.Len(t, a, 2)
+	require.Len(t, b, 2)
+	vips := map[string]bool{}
+	masters := map[string]string{}
+	for name, ia := range a {
+		ib, ok := b[name]
+		require.True(t, ok, "instance %s on node A only", name)
+		require.Equal(t, ia.vrid, ib.vrid, "%s: router id", name)
+		require.Equal(t, ia.vip, ib.vip, "%s: VIP", name)
+		require.NotEqual(t, ia.state, ib.state, "%s: one MASTER, one BACKUP", name)
+		require.True(t, ia.tracked && ib.tracked, "%s: tracks chk_caddy on both nodes", name)
+		for node, in := range map[string]vrrpInstance{"A": ia, "B": ib} {
+			if in.state == "MASTER" {
+				require.Equal(t, "100", in.priority)
+				require.False(t, in.nopreempt, "%s: the MASTER takes its VIP back", name)
+				masters[name] = node
+			} else {
+				require.Equal(t, "BACKUP", in.state)
+				require.Equal(t, "50", in.priority)
+				require.True(t, in.nopreempt, "%s: the BACKUP does not preempt", name)
+			}
+		}
+		vips[ia.vip] = true
+	}
+	require.Len(t, vips, 2, "two VIPs")
+	require.ElementsMatch(t, []string{"A", "B"}, []string{masters["lb-minio_1"], masters["lb-minio_2"]}, "each node masters one VIP")
+
+	for _, n := range []string{"a", "b"} {
+		conf := string(readFile(t, filepath.Join(keepalivedDir(t), "keepalived-node-"+n+".conf")))
+		require.Contains(t, conf, `script "/etc/keepalived/check_caddy.sh"`)
+		require.NotContains(t, conf, "killall")
+	}
+}
+
+// TestKeepalivedSyntax runs `keepalived -t` (config test) on both nodes'
+// files, with the interface replaced by one of this machine (keepalived
+// refuses unknown interfaces and loopback) and the check script by a copy
+// keepalived may run.
+func TestKeepalivedSyntax(t *testing.T) {
+	bin, err := exec.LookPath("keepalived")
+	if err != nil {
+		t.Skip("keepalived is not installed (apt-get install keepalived); TestKeepalivedActiveActive checks the structure")
+	}
+	ifaces, err := os.ReadDir("/sys/class/net")
+	require.NoError(t, err)
+	iface := ""
+	for _, e := range ifaces {
+		if e.Name() != "lo" {
+			iface = e.Name()
+			break
+		}
+	}
+	if iface == "" {
+		t.Skip("no network interface but lo: keepalived cannot test a VRRP config here")
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "check_caddy.sh")
+	require.NoError(t, os.WriteFile(script, readFile(t, filepath.Join(keepalivedDir(t), "check_caddy.sh")), 0o755))
+	for _, n := range []string{"a", "b"} {
+		conf := string(readFile(t, filepath.Join(keepalivedDir(t), "keepalived-node-"+n+".conf")))
+		conf = regexp.MustCompile(`\bem1\b`).ReplaceAllString(conf, iface)
+		conf = strings.ReplaceAll(conf, "/etc/keepalived/check_caddy.sh", script)
+		path := filepath.Join(dir, "node-"+n+".conf")
+		require.NoError(t, os.WriteFile(path, []byte(conf), 0o644))
+		out, err := exec.Command(bin, "-t", "-f", path).CombinedOutput()
+		require.NoError(t, err, "keepalived -t node %s:\n%s", n, out)
+		require.Empty(t, strings.TrimSpace(string(out)), "keepalived -t node %s warns", n)
+	}
+}
+
+// TestCheckScript runs check_caddy.sh against a stand-in for the status
+// page: ready (200) passes, not ready (503), nothing listening and a hung
+// Caddy fail, the last within the script's timeout.
+func TestCheckScript(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	script := filepath.Join(keepalivedDir(t), "check_caddy.sh")
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ready/upstream/health/ready":
+			_, _ = w.Write([]byte("ready\n"))
+		case "/down/upstream/health/ready":
+			http.Error(w, "not ready: pool s3: 0/4 nodes ready", http.StatusServiceUnavailable)
+		case "/hang/upstream/health/ready":
+			select {
+			case <-hang:
+			case <-time.After(10 * time.Second):
+			}
+		}
+	}))
+	defer srv.Close()
+	defer close(hang) // runs before srv.Close, which waits for handlers
+	closed := freeAddr(t)
+
+	tests := []struct {
+		name, url string
+		ok        bool
+	}{
+		{"ready", srv.URL + "/ready/upstream/health/ready", true},
+		{"not ready", srv.URL + "/down/upstream/health/ready", false},
+		{"caddy down", "http://" + closed + "/upstream/health/ready", false},
+		{"caddy hung", srv.URL + "/hang/upstream/health/ready", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("/bin/sh", script)
+			cmd.Env = append(os.Environ(), "READY_URL="+tc.url, "TIMEOUT=1")
+			start := time.Now()
+			out, err := cmd.CombinedOutput()
+			if tc.ok {
+				require.NoError(t, err, "%s", out)
+			} else {
+				require.Error(t, err, "%s", out)
+			}
+			require.Less(t, time.Since(start), 3*time.Second, "the check must finish within keepalived's timeout")
+		})
+	}
+}

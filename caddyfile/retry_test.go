@@ -1,0 +1,158 @@
+package caddyfile
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeNode stands in for a MinIO node: ready, and either serving or
+// answering 503 (busy) to every S3 request after reading its body.
+type fakeNode struct {
+	busy bool
+	mu   sync.Mutex
+	seen []string // "METHOD bodylen"
+}
+
+func (n *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/minio/health/ready" {
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	n.mu.Lock()
+	n.seen = append(n.seen, fmt.Sprintf("%s %d", r.Method, len(body)))
+	n.mu.Unlock()
+	if n.busy {
+		http.Error(w, "SlowDown", http.StatusServiceUnavailable)
+	}
+}
+
+func (n *fakeNode) requests(method string) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, s := range n.seen {
+		if strings.HasPrefix(s, method+" ") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// runExample loads examples/Caddyfile in process with the S3 site in front
+// of the given nodes and returns the S3 site's base URL.
+func runExample(t *testing.T, nodes ...*httptest.Server) string {
+	t.Helper()
+	setDemoEnv(t)
+	t.Setenv("AFFINITY_SALT", "retry-test")
+	var addrs []string
+	for _, n := range nodes {
+		addrs = append(addrs, n.Listener.Addr().String())
+	}
+	s3 := freeAddr(t)
+	_, port, _ := strings.Cut(s3, ":")
+	t.Setenv("S3_PORT", port)
+	_, cport, _ := strings.Cut(freeAddr(t), ":")
+	t.Setenv("CONSOLE_PORT", cport)
+	t.Setenv("MINIO_S3", strings.Join(addrs, " "))
+	t.Setenv("MINIO_CONSOLE", freeAddr(t)+" "+freeAddr(t))
+	t.Setenv("CADDY_ADMIN", freeAddr(t))
+	cfg := quiet(t, adapt(t, readFile(t, filepath.Join(repoRoot(t), "examples", "Caddyfile")), "Caddyfile"))
+	require.NoError(t, caddy.Load(cfg, true))
+	t.Cleanup(func() { _ = caddy.Stop() })
+
+	// Wait (bounded) until the s3 pool has probed every node ready.
+	base := "http://" + s3
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/upstream/health/?format=json")
+		if err == nil {
+			var doc struct {
+				Pools []struct {
+					Name     string `json:"name"`
+					Routable int    `json:"routable"`
+				} `json:"pools"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&doc)
+			resp.Body.Close()
+			ready := false
+			for _, p := range doc.Pools {
+				ready = ready || (p.Name == "s3" && p.Routable == len(nodes))
+			}
+			if ready {
+				return base
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "the s3 pool never became ready")
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestExampleRetriesGETOn503: a GET that a busy node answers 503 goes to
+// the next node (lb_retry_match with {rp.status_code}); the client sees 200.
+func TestExampleRetriesGETOn503(t *testing.T) {
+	busy, good := &fakeNode{busy: true}, &fakeNode{}
+	busySrv, goodSrv := httptest.NewServer(busy), httptest.NewServer(good)
+	defer busySrv.Close()
+	defer goodSrv.Close()
+	base := runExample(t, busySrv, goodSrv)
+
+	client := &http.Client{Timeout: 10 * time.Second}
+	for i := 0; i < 16; i++ {
+		resp, err := client.Get(fmt.Sprintf("%s/bucket/object?sessionid=s%d", base, i))
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "session s%d: %s", i, body)
+	}
+	require.NotEmpty(t, busy.requests("GET"), "no session hashed to the busy node first; the retry was not exercised")
+	require.Len(t, good.requests("GET"), 16)
+}
+
+// TestExampleDoesNotResendPUTBody: a PUT whose streamed body a node read
+// and answered 503 is not retried (Caddy cannot replay a streamed body);
+// the client gets the 503 and retries itself, and no node ever receives a
+// PUT with a short body.
+func TestExampleDoesNotResendPUTBody(t *testing.T) {
+	busy, good := &fakeNode{busy: true}, &fakeNode{}
+	busySrv, goodSrv := httptest.NewServer(busy), httptest.NewServer(good)
+	defer busySrv.Close()
+	defer goodSrv.Close()
+	base := runExample(t, busySrv, goodSrv)
+
+	payload := bytes.Repeat([]byte("x"), 64<<10)
+	client := &http.Client{Timeout: 10 * time.Second}
+	var ok, unavailable int
+	for i := 0; i < 16 && unavailable == 0; i++ {
+		req, err := http.NewRequest(http.MethodPut, fmt.Sprintf("%s/bucket/object?sessionid=p%d", base, i), bytes.NewReader(payload))
+		require.NoError(t, err)
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusOK:
+			ok++
+		case http.StatusServiceUnavailable:
+			unavailable++
+		default:
+			t.Fatalf("PUT p%d: status %d", i, resp.StatusCode)
+		}
+	}
+	require.Equal(t, 1, unavailable, "no session hashed to the busy node; the case was not exercised")
+	require.Len(t, good.requests("PUT"), ok, "a PUT answered 503 was retried on the good node")
+	for _, s := range append(good.requests("PUT"), busy.requests("PUT")...) {
+		require.Equal(t, fmt.Sprintf("PUT %d", len(payload)), s)
+	}
+}

@@ -1,0 +1,161 @@
+package healthready
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/standard"
+	_ "github.com/caddyserver/caddy/v2/modules/metrics"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startCaddy loads cfg in process and stops Caddy at the end of the test.
+func startCaddy(t testing.TB, cfg map[string]any) {
+	t.Helper()
+	raw, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	require.NoError(t, caddy.Load(raw, true))
+	t.Cleanup(func() { _ = caddy.Stop() })
+}
+
+// proxyServer is a Caddy server with the status page and a reverse_proxy.
+func proxyServer(port int, proxy map[string]any) map[string]any {
+	return map[string]any{
+		"listen":          []string{fmt.Sprintf("127.0.0.1:%d", port)},
+		"automatic_https": map[string]any{"disable": true},
+		"routes": []any{
+			map[string]any{
+				"match":  []any{map[string]any{"path": []string{"/upstream/health/*"}}},
+				"handle": []any{map[string]any{"handler": "healthready_status"}},
+			},
+			map[string]any{"handle": []any{proxy}},
+		},
+	}
+}
+
+func get(t testing.TB, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(body)
+}
+
+// TestCaddyEndToEnd runs reverse_proxy + dynamic healthready + lb_retries
+// in process against fake nodes: a node whose traffic fails is ejected
+// after passive_fails and gets no more traffic, comes back after rise good
+// probes, and the metrics show on the admin /metrics endpoint.
+func TestCaddyEndToEnd(t *testing.T) {
+	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
+	port, admin := freePort(t), freePort(t)
+	proxy := map[string]any{
+		"handler": "reverse_proxy",
+		"dynamic_upstreams": map[string]any{
+			"source": "healthready", "name": "e2e",
+			"upstreams": []string{a.addr(), b.addr()},
+			"interval":  int64(40 * time.Millisecond), "timeout": int64(500 * time.Millisecond),
+			"rise": 2, "fall": 2, "passive_fails": 1, "passive_window": int64(time.Minute),
+		},
+		"load_balancing": map[string]any{
+			"selection_policy": map[string]any{"policy": "first"},
+			"retries":          2,
+			"retry_match": []any{
+				map[string]any{"expression": "{http.reverse_proxy.status_code} in [502, 503, 504]"},
+			},
+		},
+	}
+	startCaddy(t, map[string]any{
+		"admin": map[string]any{"listen": fmt.Sprintf("127.0.0.1:%d", admin)},
+		"apps": map[string]any{"http": map[string]any{
+			"servers": map[string]any{"s3": proxyServer(port, proxy)},
+		}},
+	})
+	c := &http.Client{Timeout: 5 * time.Second}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	state := func(i int) string {
+		_, body := get(t, c, base+"/upstream/health/?format=json")
+		var doc statusDoc
+		require.NoError(t, json.Unmarshal([]byte(body), &doc))
+		for _, p := range doc.Pools {
+			if p.Name == "e2e" {
+				return p.Nodes[i].State
+			}
+		}
+		return "missing"
+	}
+	eventually(t, 3*time.Second, func() bool { return state(0) == nodeReady && state(1) == nodeReady }, "both ready")
+	code, body := get(t, c, base+"/upstream/health/ready")
+	assert.Equal(t, 200, code, body)
+
+	code, body = get(t, c, base+"/obj")
+	require.Equal(t, 200, code)
+	assert.Equal(t, "node a", body, "policy first")
+
+	// a answers 502 to real traffic (and its probes fail): the retry goes
+	// to b, and a is ejected at once.
+	a.bad.Store(true)
+	a.mode.Store(mode503)
+	code, body = get(t, c, base+"/obj")
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "node b", body)
+	assert.Equal(t, nodeEjected, state(0))
+	trafficA := a.traffic.Load()
+	for range 10 {
+		_, body = get(t, c, base+"/obj")
+		assert.Equal(t, "node b", body)
+	}
+	assert.Equal(t, trafficA, a.traffic.Load(), "an ejected node gets no traffic")
+
+	// fixed: back after rise good probes
+	a.bad.Store(false)
+	a.mode.Store(modeOK)
+	eventually(t, 3*time.Second, func() bool { return state(0) == nodeReady }, "a readmitted")
+	_, body = get(t, c, base+"/obj")
+	assert.Equal(t, "node a", body)
+
+	// connection refused on real traffic ejects too
+	a.srv.Close()
+	code, body = get(t, c, base+"/obj")
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "node b", body)
+	assert.Equal(t, nodeEjected, state(0))
+
+	// metrics on the admin endpoint
+	_, metrics := get(t, c, fmt.Sprintf("http://127.0.0.1:%d/metrics", admin))
+	for _, want := range []string{
+		fmt.Sprintf(`caddy_minio_lb_node_ready{node=%q,pool="e2e"} 0`, a.addr()),
+		fmt.Sprintf(`caddy_minio_lb_node_ready{node=%q,pool="e2e"} 1`, b.addr()),
+		fmt.Sprintf(`caddy_minio_lb_passive_ejections_total{node=%q,pool="e2e"} 2`, a.addr()),
+		`caddy_minio_lb_fail_open{pool="e2e"} 0`,
+		fmt.Sprintf(`caddy_minio_lb_probe_duration_seconds_count{node=%q}`, b.addr()),
+		fmt.Sprintf(`caddy_minio_lb_state_transitions_total{node=%q,pool="e2e",to="ejected"} 2`, a.addr()),
+	} {
+		assert.Contains(t, metrics, want)
+	}
+	if t.Failed() {
+		for _, l := range strings.Split(metrics, "\n") {
+			if strings.Contains(l, "minio_lb") {
+				t.Log(l)
+			}
+		}
+	}
+}

@@ -1,0 +1,155 @@
+package healthready
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/stretchr/testify/require"
+)
+
+// backend modes of a fake MinIO node.
+const (
+	modeOK      int32 = iota // 200
+	modeOffline              // 200 + X-Minio-Server-Status: offline
+	mode503                  // 503 (busy, KMS/etcd unreachable)
+	modeHang                 // never answers (until the client gives up)
+	mode404
+	mode502 // the S3 API answers 502 to real traffic
+)
+
+// fakeNode is a MinIO stand-in on loopback: /minio/health/* answers by
+// mode, every other path serves "node <name>" (real traffic).
+type fakeNode struct {
+	srv     *httptest.Server
+	mode    atomic.Int32
+	probes  atomic.Int64
+	traffic atomic.Int64
+	cluster atomic.Int32 // status of /minio/health/cluster
+	bad     atomic.Bool  // real traffic gets 502, whatever the probes see
+	name    string
+}
+
+func newFakeNode(t testing.TB, name string) *fakeNode {
+	t.Helper()
+	f := &fakeNode{name: name}
+	f.cluster.Store(http.StatusOK)
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/minio/health/cluster", "/minio/health/cluster/read":
+			w.WriteHeader(int(f.cluster.Load()))
+			return
+		case "/minio/health/ready", "/minio/health/live":
+			f.probes.Add(1)
+			switch f.mode.Load() {
+			case modeOffline:
+				w.Header().Set("X-Minio-Server-Status", "offline")
+				w.WriteHeader(http.StatusOK)
+			case mode503:
+				w.WriteHeader(http.StatusServiceUnavailable)
+			case modeHang:
+				select {
+				case <-r.Context().Done():
+				case <-time.After(5 * time.Second):
+				}
+			case mode404:
+				w.WriteHeader(http.StatusNotFound)
+			default:
+				w.WriteHeader(http.StatusOK)
+			}
+			return
+		}
+		f.traffic.Add(1)
+		if f.mode.Load() == mode502 || f.bad.Load() {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		_, _ = w.Write([]byte("node " + f.name))
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeNode) addr() string { return f.srv.Listener.Addr().String() }
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// testCtx is a bare Caddy context (no config: no events app).
+func testCtx(t testing.TB) caddy.Context {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// fastPool returns a config with short timings for tests.
+func fastPool(name string, upstreams ...string) *HealthReady {
+	return &HealthReady{
+		Upstreams: upstreams,
+		Name:      name,
+		Interval:  caddy.Duration(25 * time.Millisecond),
+		Timeout:   caddy.Duration(150 * time.Millisecond),
+		Rise:      2,
+		Fall:      2,
+	}
+}
+
+// provision provisions h and cleans it up at the end of the test.
+func provision(t testing.TB, h *HealthReady) *HealthReady {
+	t.Helper()
+	require.NoError(t, h.Provision(testCtx(t)))
+	t.Cleanup(func() { _ = h.Cleanup() })
+	return h
+}
+
+// eventually polls cond every 5ms for at most max.
+func eventually(t testing.TB, max time.Duration, cond func() bool, msg string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.Failf(t, "condition not met in time", msg, args...)
+}
+
+// upstreamDials lists what GetUpstreams returns.
+func upstreamDials(h *HealthReady) []string {
+	ups, _ := h.GetUpstreams(nil)
+	out := make([]string, 0, len(ups))
+	for _, u := range ups {
+		out = append(out, u.Dial)
+	}
+	return out
+}
+
+func nodeState(h *HealthReady, i int) string {
+	h.evalMu.Lock()
+	defer h.evalMu.Unlock()
+	return h.nodes[i].state
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := strconv.Atoi(port)
+	return host, n, err
+}

@@ -1,0 +1,510 @@
+// Package healthready gives Caddy's reverse_proxy MinIO-aware active and
+// passive health: the dynamic upstream source
+// `http.reverse_proxy.upstreams.healthready` returns only the MinIO nodes
+// that are ready, and the handler `http.handlers.healthready_status` shows
+// the state of every pool (text, JSON, HTML, and a readiness answer for
+// keepalived or an outer load balancer).
+package healthready
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"go.uber.org/zap"
+)
+
+func init() {
+	caddy.RegisterModule(new(HealthReady))
+}
+
+// Defaults of HealthReady; the same as the seed's lua-resty-upstream-healthcheck.
+const (
+	defaultPath          = "/minio/health/ready"
+	defaultInterval      = 3 * time.Second
+	defaultTimeout       = time.Second
+	defaultRise          = 3
+	defaultFall          = 3
+	defaultConcurrency   = 10
+	defaultExpect        = http.StatusOK
+	defaultPassiveFails  = 1
+	defaultPassiveWindow = 30 * time.Second
+	defaultMinReady      = 1
+)
+
+// HealthReady is a dynamic upstream source that probes every MinIO node's
+// readiness endpoint and returns only the nodes that can serve, in config
+// order, so that it composes with every lb_policy. A node is ready when the
+// probe answers the expected status (200) without an X-Minio-Server-Status
+// header (a starting MinIO answers 200 with `X-Minio-Server-Status: offline`).
+//
+// Failed attempts on real traffic eject a node at once (passive health):
+// Caddy calls ResetCache right after a failed attempt it is going to retry,
+// so passive ejection needs lb_retries or lb_try_duration. An ejected node
+// returns only after `rise` consecutive good probes that started after the
+// ejection. When fewer than min_ready nodes are routable, all configured
+// upstreams are returned (fail-open).
+//
+// Probe loops are shared per probe target by every site and survive config
+// reloads; so does passive ejection state (per dial address).
+type HealthReady struct {
+	// The dial addresses (host:port) of the MinIO nodes, in order.
+	Upstreams []string `json:"upstreams,omitempty"`
+
+	// The path probed on each node. Default: /minio/health/ready.
+	// Use /minio/health/live for liveness only.
+	Path string `json:"path,omitempty"`
+
+	// The probe method, GET or HEAD. Default: GET.
+	Method string `json:"method,omitempty"`
+
+	// Probe this port on each upstream's host instead of the upstream's own
+	// port (the console site probes the S3 API port of the same node).
+	// Mutually exclusive with probe_to.
+	Port int `json:"port,omitempty"`
+
+	// One explicit probe address (host:port) per upstream, in the order of
+	// upstreams. Mutually exclusive with port.
+	ProbeTo []string `json:"probe_to,omitempty"`
+
+	// The probe scheme, http or https. Default: http.
+	Scheme string `json:"scheme,omitempty"`
+
+	// With scheme https: do not verify the node's certificate.
+	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
+
+	// With scheme https: the server name (SNI) the certificate is checked
+	// against. Default: the probe address's host.
+	TLSServerName string `json:"tls_server_name,omitempty"`
+
+	// The Host header of probe requests. Default: the probe address.
+	Host string `json:"host,omitempty"`
+
+	// Extra headers of probe requests.
+	Headers http.Header `json:"headers,omitempty"`
+
+	// Time between two probes of one target (jittered by ±10%; the first
+	// probe runs at once). Default: 3s.
+	Interval caddy.Duration `json:"interval,omitempty"`
+
+	// Time a probe may take (dial, TLS, answer). Default: 1s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// Consecutive good probes that make a not_ready (or passively ejected)
+	// node ready again. Default: 3.
+	Rise int `json:"rise,omitempty"`
+
+	// Consecutive failed probes that make a ready node not_ready. Default: 3.
+	// From the initial unknown state a single probe decides.
+	Fall int `json:"fall,omitempty"`
+
+	// Maximum probes in flight at once among the probe loops this pool
+	// starts. Default: 10.
+	Concurrency int `json:"concurrency,omitempty"`
+
+	// The status a ready node answers. Default: 200.
+	ExpectStatus int `json:"expect_status,omitempty"`
+
+	// Optional cluster quorum gate: "write" probes /minio/health/cluster,
+	// "read" probes /minio/health/cluster/read, once per interval on one
+	// ready node. A lost quorum (503) shows in the status page, metrics and
+	// logs and turns the readiness answer to 503; routing is unchanged.
+	// Default: off.
+	Cluster string `json:"cluster,omitempty"`
+
+	// Failed attempts on real traffic within passive_window that eject a
+	// node. Default: 1. -1 disables passive ejection.
+	PassiveFails int `json:"passive_fails,omitempty"`
+
+	// The window of passive_fails. Default: 30s.
+	PassiveWindow caddy.Duration `json:"passive_window,omitempty"`
+
+	// Below this many routable nodes the pool fails open: every configured
+	// upstream is returned, so the site does not answer 503 for everything.
+	// Default: 1.
+	MinReady int `json:"min_ready,omitempty"`
+
+	// The pool's name on the status page and in metrics. Default: the
+	// upstream list joined with commas.
+	Name string `json:"name,omitempty"`
+
+	ctx    caddy.Context
+	logger *zap.Logger
+	events eventEmitter
+
+	nodes  []*node
+	byAddr map[string]*node // normalised dial host:port → node
+	snap   atomic.Pointer[snapshot]
+	sem    chan struct{}
+	gate   *clusterGate
+	seq    uint64
+
+	kickCh    chan struct{}
+	stopCh    chan struct{}
+	wg        sync.WaitGroup
+	cleanOnce sync.Once
+
+	evalMu        sync.Mutex
+	failOpen      bool
+	failOpenSince time.Time
+}
+
+// node is one configured upstream of a pool.
+type node struct {
+	dial    string // as configured
+	addr    string // normalised host:port, as Caddy's {upstream.hostport}
+	up      *reverseproxy.Upstream
+	spec    probeSpec
+	probe   *prober
+	passive *passiveState
+
+	// guarded by HealthReady.evalMu
+	state    string
+	since    time.Time
+	routable bool
+	reason   string
+}
+
+// snapshot is the immutable answer of GetUpstreams, rebuilt on change only.
+type snapshot struct {
+	ups      []*reverseproxy.Upstream
+	routable int
+	failOpen bool
+}
+
+// CaddyModule returns the Caddy module information.
+func (*HealthReady) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.reverse_proxy.upstreams.healthready",
+		New: func() caddy.Module { return new(HealthReady) },
+	}
+}
+
+// applyDefaults fills in every unset field.
+func (h *HealthReady) applyDefaults() {
+	if h.Path == "" {
+		h.Path = defaultPath
+	}
+	h.Method = strings.ToUpper(h.Method)
+	if h.Method == "" {
+		h.Method = http.MethodGet
+	}
+	h.Scheme = strings.ToLower(h.Scheme)
+	if h.Scheme == "" {
+		h.Scheme = "http"
+	}
+	if h.Interval == 0 {
+		h.Interval = caddy.Duration(defaultInterval)
+	}
+	if h.Timeout == 0 {
+		h.Timeout = caddy.Duration(defaultTimeout)
+	}
+	if h.Rise == 0 {
+		h.Rise = defaultRise
+	}
+	if h.Fall == 0 {
+		h.Fall = defaultFall
+	}
+	if h.Concurrency == 0 {
+		h.Concurrency = defaultConcurrency
+	}
+	if h.ExpectStatus == 0 {
+		h.ExpectStatus = defaultExpect
+	}
+	h.Cluster = strings.ToLower(h.Cluster)
+	if h.Cluster == "off" {
+		h.Cluster = ""
+	}
+	if h.PassiveFails == 0 {
+		h.PassiveFails = defaultPassiveFails
+	}
+	if h.PassiveWindow == 0 {
+		h.PassiveWindow = caddy.Duration(defaultPassiveWindow)
+	}
+	if h.MinReady == 0 {
+		h.MinReady = defaultMinReady
+	}
+	if h.Name == "" {
+		h.Name = strings.Join(h.Upstreams, ",")
+	}
+}
+
+// Provision validates the config, joins (or starts) the shared probe loops
+// and passive states, and builds the first snapshot.
+func (h *HealthReady) Provision(ctx caddy.Context) error {
+	h.ctx = ctx
+	h.logger = ctx.Logger()
+	h.applyDefaults()
+	if err := h.validate(); err != nil {
+		return err
+	}
+	h.events = loadEvents(ctx, h.logger)
+	h.warnWithoutRetries(ctx)
+
+	h.sem = make(chan struct{}, h.Concurrency)
+	h.kickCh = make(chan struct{}, 1)
+	h.stopCh = make(chan struct{})
+	h.byAddr = make(map[string]*node, len(h.Upstreams))
+	headerKey := canonicalHeaders(h.Headers)
+	for i, dial := range h.Upstreams {
+		addr, host, err := splitDial(dial)
+		if err != nil {
+			return fmt.Errorf("upstreams[%d] %q: %v", i, dial, err)
+		}
+		probeAddr := addr
+		switch {
+		case len(h.ProbeTo) > 0:
+			probeAddr = h.ProbeTo[i]
+		case h.Port > 0:
+			probeAddr = joinHostPort(host, h.Port)
+		}
+		n := &node{
+			dial: dial,
+			addr: addr,
+			up:   &reverseproxy.Upstream{Dial: dial},
+			spec: probeSpec{
+				Scheme: h.Scheme, Addr: probeAddr, Path: h.Path, Method: h.Method,
+				Host: h.Host, Headers: headerKey,
+				Interval: time.Duration(h.Interval), Timeout: time.Duration(h.Timeout),
+				Rise: h.Rise, Fall: h.Fall, Expect: h.ExpectStatus,
+				TLSInsecure: h.TLSInsecureSkipVerify, TLSServerName: h.TLSServerName,
+			},
+		}
+		p, err := acquireProber(n.spec, h.Headers.Clone(), h.sem)
+		if err != nil {
+			return err
+		}
+		n.probe = p
+		n.passive = acquirePassive(addr)
+		h.nodes = append(h.nodes, n)
+		h.byAddr[addr] = n
+	}
+	for _, n := range h.nodes {
+		n.probe.subscribe(h)
+		n.passive.subscribe(h)
+	}
+	h.evaluate(true)
+
+	h.wg.Add(1)
+	go h.loop()
+	if h.Cluster != "" {
+		h.gate = newClusterGate(h)
+		h.wg.Add(1)
+		go h.gate.run(&h.wg, h.stopCh)
+	}
+	registerPool(h)
+	registerMetrics(ctx, h.logger)
+	h.logger.Debug("healthready pool provisioned",
+		zap.String("pool", h.Name), zap.Strings("upstreams", h.Upstreams),
+		zap.String("path", h.Path), zap.Duration("interval", time.Duration(h.Interval)))
+	return nil
+}
+
+// warnWithoutRetries warns when the parent reverse_proxy never retries:
+// Caddy tells a dynamic source about a failed attempt only before a retry.
+func (h *HealthReady) warnWithoutRetries(ctx caddy.Context) {
+	if h.PassiveFails < 0 {
+		return
+	}
+	for _, m := range ctx.Modules() {
+		rp, ok := m.(*reverseproxy.Handler)
+		if !ok {
+			continue
+		}
+		if rp.LoadBalancing == nil || (rp.LoadBalancing.Retries == 0 && rp.LoadBalancing.TryDuration == 0) {
+			h.logger.Warn("reverse_proxy has neither lb_retries nor lb_try_duration: passive ejection only sees failures that Caddy retries",
+				zap.String("pool", h.Name))
+		}
+		return
+	}
+}
+
+// Validate checks the config; Provision runs the same checks first.
+func (h *HealthReady) Validate() error { return h.validate() }
+
+func (h *HealthReady) validate() error {
+	if len(h.Upstreams) == 0 {
+		return fmt.Errorf("upstreams: at least one upstream is required")
+	}
+	seen := make(map[string]bool, len(h.Upstreams))
+	for i, u := range h.Upstreams {
+		addr, _, err := splitDial(u)
+		if err != nil {
+			return fmt.Errorf("upstreams[%d] %q: %v", i, u, err)
+		}
+		if seen[addr] {
+			return fmt.Errorf("upstreams[%d] %q: listed twice", i, u)
+		}
+		seen[addr] = true
+	}
+	if !strings.HasPrefix(h.Path, "/") {
+		return fmt.Errorf("path %q: must start with /", h.Path)
+	}
+	if h.Method != http.MethodGet && h.Method != http.MethodHead {
+		return fmt.Errorf("method %q: must be GET or HEAD", h.Method)
+	}
+	if h.Scheme != "http" && h.Scheme != "https" {
+		return fmt.Errorf("scheme %q: must be http or https", h.Scheme)
+	}
+	if h.Port < 0 || h.Port > 65535 {
+		return fmt.Errorf("port %d: must be 1-65535", h.Port)
+	}
+	if h.Port > 0 && len(h.ProbeTo) > 0 {
+		return fmt.Errorf("port and probe_to: use one of them")
+	}
+	if len(h.ProbeTo) > 0 {
+		if len(h.ProbeTo) != len(h.Upstreams) {
+			return fmt.Errorf("probe_to: %d addresses for %d upstreams; give one per upstream, in order", len(h.ProbeTo), len(h.Upstreams))
+		}
+		for i, a := range h.ProbeTo {
+			if _, _, err := splitDial(a); err != nil {
+				return fmt.Errorf("probe_to[%d] %q: %v", i, a, err)
+			}
+		}
+	}
+	if (h.TLSInsecureSkipVerify || h.TLSServerName != "") && h.Scheme != "https" {
+		return fmt.Errorf("tls_insecure_skip_verify/tls_server_name: need scheme https")
+	}
+	if h.Interval < 0 {
+		return fmt.Errorf("interval %v: must be positive", time.Duration(h.Interval))
+	}
+	if h.Timeout < 0 {
+		return fmt.Errorf("timeout %v: must be positive", time.Duration(h.Timeout))
+	}
+	if h.Rise < 1 {
+		return fmt.Errorf("rise %d: must be at least 1", h.Rise)
+	}
+	if h.Fall < 1 {
+		return fmt.Errorf("fall %d: must be at least 1", h.Fall)
+	}
+	if h.Concurrency < 1 {
+		return fmt.Errorf("concurrency %d: must be at least 1", h.Concurrency)
+	}
+	if h.ExpectStatus < 100 || h.ExpectStatus > 599 {
+		return fmt.Errorf("expect_status %d: must be an HTTP status (100-599)", h.ExpectStatus)
+	}
+	if h.Cluster != "" && h.Cluster != "write" && h.Cluster != "read" {
+		return fmt.Errorf("cluster %q: must be off, write or read", h.Cluster)
+	}
+	if h.PassiveFails < -1 {
+		return fmt.Errorf("passive_fails %d: must be at least 1 (or -1 to disable)", h.PassiveFails)
+	}
+	if h.PassiveWindow < 0 {
+		return fmt.Errorf("passive_window %v: must be positive", time.Duration(h.PassiveWindow))
+	}
+	if h.MinReady < 0 || h.MinReady > len(h.Upstreams) {
+		return fmt.Errorf("min_ready %d: must be between 0 and the number of upstreams (%d)", h.MinReady, len(h.Upstreams))
+	}
+	return nil
+}
+
+// GetUpstreams returns the routable upstreams in config order (or all of
+// them while failing open). It reads a precomputed snapshot and allocates
+// nothing.
+func (h *HealthReady) GetUpstreams(*http.Request) ([]*reverseproxy.Upstream, error) {
+	return h.snap.Load().ups, nil
+}
+
+// ResetCache is called by Caddy right before it retries a request, i.e.
+// right after an attempt failed (a dial or transport error, or a response
+// that matched lb_retry_match). The request's replacer then still names
+// the failed attempt's upstream: count the failure against it.
+func (h *HealthReady) ResetCache(r *http.Request) error {
+	if h.PassiveFails < 0 || r == nil {
+		return nil
+	}
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return nil
+	}
+	hostport, _ := repl.GetString(upstreamHostportKey)
+	if hostport == "" {
+		return nil
+	}
+	// Caddy sets the key again for the next attempt; deleting it keeps an
+	// iteration that selects no upstream from counting the same failure twice.
+	repl.Delete(upstreamHostportKey)
+	h.observeFailure(hostport)
+	return nil
+}
+
+const upstreamHostportKey = "http.reverse_proxy.upstream.hostport"
+
+// observeFailure counts one failed attempt against addr and ejects it when
+// passive_fails is reached within passive_window.
+func (h *HealthReady) observeFailure(addr string) {
+	n := h.byAddr[addr]
+	if n == nil {
+		return
+	}
+	if !n.passive.fail(time.Now(), h.PassiveFails, time.Duration(h.PassiveWindow)) {
+		h.logger.Debug("passive failure", zap.String("pool", h.Name), zap.String("node", n.dial))
+		return
+	}
+	counter(counterKey{metric: "ejections", pool: h.Name, node: n.dial}).Add(1)
+	h.logger.Warn("node ejected by passive health check",
+		zap.String("pool", h.Name), zap.String("node", n.dial),
+		zap.Int("passive_fails", h.PassiveFails),
+		zap.Duration("passive_window", time.Duration(h.PassiveWindow)),
+		zap.Int("rise", h.Rise))
+	// This pool stops routing to it before Caddy's next attempt; the
+	// others sharing the address follow from their own goroutines.
+	h.evaluate(false)
+	for _, o := range n.passive.subscribers() {
+		if o != h {
+			o.kick()
+		}
+	}
+}
+
+// kick asks the pool's goroutine to re-evaluate; it never blocks.
+func (h *HealthReady) kick() {
+	select {
+	case h.kickCh <- struct{}{}:
+	default:
+	}
+}
+
+func (h *HealthReady) loop() {
+	defer h.wg.Done()
+	for {
+		select {
+		case <-h.stopCh:
+			return
+		case <-h.kickCh:
+			h.evaluate(false)
+		}
+	}
+}
+
+// Cleanup releases the shared probe loops and passive states; a loop stops
+// when its last user is gone.
+func (h *HealthReady) Cleanup() error {
+	h.cleanOnce.Do(func() {
+		unregisterPool(h)
+		if h.stopCh != nil {
+			close(h.stopCh)
+		}
+		h.wg.Wait()
+		for _, n := range h.nodes {
+			n.probe.unsubscribe(h)
+			releaseProber(n.spec)
+			n.passive.unsubscribe(h)
+			releasePassive(n.addr)
+		}
+	})
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner                  = (*HealthReady)(nil)
+	_ caddy.Validator                    = (*HealthReady)(nil)
+	_ caddy.CleanerUpper                 = (*HealthReady)(nil)
+	_ reverseproxy.CachingUpstreamSource = (*HealthReady)(nil)
+)

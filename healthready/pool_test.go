@@ -1,0 +1,332 @@
+package healthready
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestMinIOSemantics: what a single probe of each kind of node decides.
+func TestMinIOSemantics(t *testing.T) {
+	tests := []struct {
+		name      string
+		mode      int32
+		method    string
+		closed    bool
+		wantState string
+		wantWhy   string
+	}{
+		{name: "200 is ready", mode: modeOK, wantState: nodeReady},
+		{name: "HEAD probe", mode: modeOK, method: http.MethodHead, wantState: nodeReady},
+		{name: "starting node: 200 + offline header", mode: modeOffline, wantState: nodeNotReady, wantWhy: "X-Minio-Server-Status: offline"},
+		{name: "busy node: 503", mode: mode503, wantState: nodeNotReady, wantWhy: "status 503"},
+		{name: "wrong status", mode: mode404, wantState: nodeNotReady, wantWhy: "status 404"},
+		{name: "hanging node times out", mode: modeHang, wantState: nodeNotReady, wantWhy: "timeout"},
+		{name: "connection refused", closed: true, wantState: nodeNotReady, wantWhy: "refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var addr string
+			if tt.closed {
+				addr = closedAddr(t)
+			} else {
+				f := newFakeNode(t, "n")
+				f.mode.Store(tt.mode)
+				addr = f.addr()
+			}
+			cfg := fastPool("sem-"+tt.name, addr)
+			cfg.Method = tt.method
+			cfg.Interval = caddy.Duration(time.Hour) // the first probe only
+			h := provision(t, cfg)
+			eventually(t, 2*time.Second, func() bool { return nodeState(h, 0) != nodeUnknown }, "first probe")
+			v := h.view()
+			assert.Equal(t, tt.wantState, v.Nodes[0].State)
+			assert.Contains(t, v.Nodes[0].Reason, tt.wantWhy)
+			if tt.wantState == nodeReady {
+				assert.Equal(t, []string{addr}, upstreamDials(h))
+			}
+		})
+	}
+}
+
+// TestRiseFallLive: with a real loop, a node flips after exactly fall
+// failed and rise good probes (counted at the backend).
+func TestRiseFallLive(t *testing.T) {
+	f := newFakeNode(t, "a")
+	other := newFakeNode(t, "b")
+	cfg := fastPool("risefall", f.addr(), other.addr())
+	cfg.Rise, cfg.Fall = 3, 2
+	h := provision(t, cfg)
+	eventually(t, 2*time.Second, func() bool { return nodeState(h, 0) == nodeReady }, "ready")
+
+	f.mode.Store(mode503)
+	eventually(t, 3*time.Second, func() bool { return nodeState(h, 0) == nodeNotReady }, "not_ready after fall")
+	ps := h.nodes[0].probe.snapshot()
+	assert.Equal(t, 2, ps.Fails, "turned not_ready at the fall-th failure")
+	assert.Equal(t, []string{other.addr()}, upstreamDials(h))
+
+	f.mode.Store(modeOK)
+	eventually(t, 3*time.Second, func() bool { return nodeState(h, 0) == nodeReady }, "ready after rise")
+	ps = h.nodes[0].probe.snapshot()
+	assert.Equal(t, 3, ps.Passes, "turned ready at the rise-th pass")
+	assert.Equal(t, []string{f.addr(), other.addr()}, upstreamDials(h), "config order")
+}
+
+// TestStartingNodeOutAfterFirstProbe: a node that reports offline gets no
+// traffic after its first probe, while unknown nodes stay routable.
+func TestStartingNodeOutAfterFirstProbe(t *testing.T) {
+	slow := newFakeNode(t, "slow")
+	slow.mode.Store(modeHang) // its first probe takes the whole timeout
+	off := newFakeNode(t, "off")
+	off.mode.Store(modeOffline)
+	cfg := fastPool("starting", slow.addr(), off.addr())
+	cfg.Timeout = caddy.Duration(time.Second)
+	cfg.Interval = caddy.Duration(time.Hour)
+	h := provision(t, cfg)
+	eventually(t, 2*time.Second, func() bool { return nodeState(h, 1) == nodeNotReady }, "offline node out")
+	assert.Equal(t, nodeUnknown, nodeState(h, 0), "the hanging node's probe is still running")
+	assert.Equal(t, []string{slow.addr()}, upstreamDials(h), "unknown counts as routable; offline is out")
+}
+
+// resetCacheReq is a request whose replacer names a failed attempt, as
+// Caddy's proxy loop leaves it before a retry.
+func resetCacheReq(hostport string) *http.Request {
+	repl := caddy.NewReplacer()
+	repl.Set(upstreamHostportKey, hostport)
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	return r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+}
+
+// TestPassiveEjectionAndReadmission: passive_fails failures eject at once;
+// only rise good probes that started after the ejection readmit.
+func TestPassiveEjectionAndReadmission(t *testing.T) {
+	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
+	cfg := fastPool("passive", a.addr(), b.addr())
+	cfg.PassiveFails = 2
+	cfg.PassiveWindow = caddy.Duration(time.Minute)
+	cfg.Rise = 3
+	cfg.Interval = caddy.Duration(40 * time.Millisecond)
+	h := provision(t, cfg)
+	eventually(t, 2*time.Second, func() bool { return nodeState(h, 0) == nodeReady }, "ready")
+
+	// Backend a now fails probes too, so it can only come back once fixed.
+	a.mode.Store(mode503)
+	require.NoError(t, h.ResetCache(resetCacheReq(a.addr())))
+	assert.Equal(t, []string{a.addr(), b.addr()}, upstreamDials(h), "one failure of two")
+	r := resetCacheReq(a.addr())
+	require.NoError(t, h.ResetCache(r))
+	assert.Equal(t, []string{b.addr()}, upstreamDials(h), "ejected at once")
+	assert.Equal(t, nodeEjected, nodeState(h, 0))
+	// A second ResetCache of the same request (an iteration that selected
+	// no upstream) does not count the failure again.
+	hp, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer).GetString(upstreamHostportKey)
+	assert.Empty(t, hp)
+
+	// Probes fail: it stays out for many intervals.
+	probesAt := a.probes.Load()
+	eventually(t, 2*time.Second, func() bool { return a.probes.Load() >= probesAt+5 }, "probes go on")
+	assert.Equal(t, nodeEjected, nodeState(h, 0))
+
+	// Fixed: back after exactly rise good probes started after the fix.
+	a.mode.Store(modeOK)
+	fixedAt := a.probes.Load()
+	eventually(t, 3*time.Second, func() bool { return nodeState(h, 0) == nodeReady }, "readmitted")
+	assert.GreaterOrEqual(t, a.probes.Load()-fixedAt, int64(3), "readmitted only after rise good probes")
+	assert.Equal(t, []string{a.addr(), b.addr()}, upstreamDials(h))
+	assert.Equal(t, uint64(1), counter(counterKey{metric: "ejections", pool: "passive", node: a.addr()}).Load())
+}
+
+// TestPassiveIsPerDialAddress: failures of one port do not eject another
+// port of the same host, though both share one probe target.
+func TestPassiveIsPerDialAddress(t *testing.T) {
+	s3 := newFakeNode(t, "s3")
+	console := newFakeNode(t, "console")
+	_, s3port, _ := splitHostPort(s3.addr())
+	s3pool := provision(t, fastPool("perdial-s3", s3.addr()))
+	cfg := fastPool("perdial-console", console.addr())
+	cfg.Port = s3port
+	consolePool := provision(t, cfg)
+	require.Same(t, s3pool.nodes[0].probe, consolePool.nodes[0].probe, "one probe loop for both sites")
+	eventually(t, 2*time.Second, func() bool { return nodeState(consolePool, 0) == nodeReady }, "ready")
+
+	require.NoError(t, consolePool.ResetCache(resetCacheReq(console.addr())))
+	assert.Equal(t, nodeEjected, nodeState(consolePool, 0))
+	assert.Equal(t, nodeReady, nodeState(s3pool, 0), "the S3 port is not ejected")
+	// With one node ejected the console pool fails open (min_ready 1).
+	assert.Equal(t, []string{console.addr()}, upstreamDials(consolePool))
+	assert.True(t, consolePool.view().FailOpen)
+}
+
+// TestFailOpen: below min_ready routable nodes every upstream is returned.
+func TestFailOpen(t *testing.T) {
+	a, b, c := newFakeNode(t, "a"), newFakeNode(t, "b"), newFakeNode(t, "c")
+	cfg := fastPool("failopen", a.addr(), b.addr(), c.addr())
+	cfg.MinReady = 2
+	cfg.Rise, cfg.Fall = 1, 1
+	h := provision(t, cfg)
+	eventually(t, 2*time.Second, func() bool { return h.view().Nodes[2].State == nodeReady }, "ready")
+
+	a.mode.Store(mode503)
+	eventually(t, 2*time.Second, func() bool { return nodeState(h, 0) == nodeNotReady }, "a down")
+	assert.Equal(t, []string{b.addr(), c.addr()}, upstreamDials(h))
+	assert.False(t, h.view().FailOpen)
+
+	b.mode.Store(modeOffline)
+	eventually(t, 2*time.Second, func() bool { return h.view().FailOpen }, "fail open")
+	assert.Equal(t, []string{a.addr(), b.addr(), c.addr()}, upstreamDials(h), "all upstreams while failing open")
+
+	b.mode.Store(modeOK)
+	eventually(t, 2*time.Second, func() bool { return !h.view().FailOpen }, "leaves fail-open")
+	assert.Equal(t, []string{b.addr(), c.addr()}, upstreamDials(h))
+}
+
+// TestReloadKeepsState: a second generation provisioned while the first
+// is alive starts with the first's state and probe loop.
+func TestReloadKeepsState(t *testing.T) {
+	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
+	a.mode.Store(mode503)
+	old := provision(t, fastPool("reload", a.addr(), b.addr()))
+	eventually(t, 2*time.Second, func() bool { return nodeState(old, 0) == nodeNotReady }, "a down")
+
+	// the new config adds a node
+	c := newFakeNode(t, "c")
+	next := provision(t, fastPool("reload", a.addr(), b.addr(), c.addr()))
+	assert.Equal(t, nodeNotReady, nodeState(next, 0), "state carried over, no new first probe needed")
+	assert.Same(t, old.nodes[0].probe, next.nodes[0].probe)
+	require.NoError(t, old.Cleanup())
+	refs, ok := probers.References(next.nodes[0].spec)
+	require.True(t, ok, "the loop survives the old generation")
+	assert.Equal(t, 1, refs)
+	before := a.probes.Load()
+	eventually(t, 2*time.Second, func() bool { return a.probes.Load() > before+2 }, "still probing")
+
+	// a reload that removes c stops only c's loop
+	last := provision(t, fastPool("reload", a.addr(), b.addr()))
+	require.NoError(t, next.Cleanup())
+	_, ok = probers.References(next.nodes[2].spec)
+	assert.False(t, ok, "c's loop is gone")
+	_, ok = probers.References(last.nodes[0].spec)
+	assert.True(t, ok)
+	// passive ejection also survives a reload
+	require.NoError(t, last.ResetCache(resetCacheReq(b.addr())))
+	again := provision(t, fastPool("reload", a.addr(), b.addr()))
+	require.NoError(t, last.Cleanup())
+	assert.Equal(t, nodeEjected, nodeState(again, 1))
+}
+
+// TestSharedProbes: two sites naming the same target send one probe.
+func TestSharedProbes(t *testing.T) {
+	f := newFakeNode(t, "shared")
+	cfg1 := fastPool("shared-1", f.addr())
+	cfg1.Interval = caddy.Duration(time.Hour)
+	cfg2 := fastPool("shared-2", f.addr())
+	cfg2.Interval = caddy.Duration(time.Hour)
+	h1 := provision(t, cfg1)
+	h2 := provision(t, cfg2)
+	eventually(t, 2*time.Second, func() bool { return nodeState(h2, 0) == nodeReady }, "ready")
+	assert.Equal(t, int64(1), f.probes.Load(), "one probe for both sites")
+	assert.Equal(t, nodeReady, nodeState(h1, 0))
+
+	// a different probe config is a different loop
+	cfg3 := fastPool("shared-3", f.addr())
+	cfg3.Interval = caddy.Duration(time.Hour)
+	cfg3.Method = http.MethodHead
+	provision(t, cfg3)
+	eventually(t, 2*time.Second, func() bool { return f.probes.Load() == 2 }, "second loop")
+}
+
+// TestNoGoroutineLeak: Cleanup stops every loop it started.
+func TestNoGoroutineLeak(t *testing.T) {
+	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
+	b.mode.Store(modeHang) // a probe in flight at cleanup
+	dead := closedAddr(t)
+	base := runtime.NumGoroutine()
+	var pools []*HealthReady
+	for i, name := range []string{"leak-1", "leak-2", "leak-3"} {
+		cfg := fastPool(name, a.addr(), b.addr(), dead)
+		cfg.Cluster = "write"
+		cfg.Interval = caddy.Duration(time.Duration(10+i) * time.Millisecond)
+		h := cfg
+		require.NoError(t, h.Provision(testCtx(t)))
+		pools = append(pools, h)
+	}
+	time.Sleep(60 * time.Millisecond) // let probes run
+	assert.Greater(t, runtime.NumGoroutine(), base)
+	for _, h := range pools {
+		require.NoError(t, h.Cleanup())
+	}
+	eventually(t, 3*time.Second, func() bool { return runtime.NumGoroutine() <= base }, "goroutines back to %d, have %d", base, runtime.NumGoroutine())
+}
+
+// TestGetUpstreamsAllocatesNothing: the hot path reads a snapshot.
+func TestGetUpstreamsAllocatesNothing(t *testing.T) {
+	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
+	h := provision(t, fastPool("allocs", a.addr(), b.addr()))
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	allocs := testing.AllocsPerRun(1000, func() {
+		ups, _ := h.GetUpstreams(r)
+		if len(ups) == 0 {
+			panic("no upstreams")
+		}
+	})
+	assert.Zero(t, allocs)
+}
+
+// TestClusterGate: a lost quorum shows in the view and turns the
+// readiness answer, but routing continues.
+func TestClusterGate(t *testing.T) {
+	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
+	cfg := fastPool("cluster", a.addr(), b.addr())
+	cfg.Cluster = "write"
+	h := provision(t, cfg)
+	eventually(t, 2*time.Second, func() bool { v := h.view(); return v.Cluster.Quorum == quorumOK }, "quorum ok")
+	assert.True(t, h.view().Ready)
+	a.cluster.Store(http.StatusServiceUnavailable)
+	b.cluster.Store(http.StatusServiceUnavailable)
+	eventually(t, 2*time.Second, func() bool { return h.view().Cluster.Quorum == quorumLost }, "quorum lost")
+	v := h.view()
+	assert.False(t, v.Ready)
+	assert.Equal(t, 2, v.Routable)
+	assert.Equal(t, []string{a.addr(), b.addr()}, upstreamDials(h), "routing unchanged")
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		mut     func(h *HealthReady)
+		wantErr string
+	}{
+		{"no upstreams", func(h *HealthReady) { h.Upstreams = nil }, "upstreams"},
+		{"url upstream", func(h *HealthReady) { h.Upstreams = []string{"http://127.0.0.1:9000"} }, `upstreams[0] "http://127.0.0.1:9000"`},
+		{"no port", func(h *HealthReady) { h.Upstreams = []string{"127.0.0.1"} }, "upstreams[0]"},
+		{"duplicate", func(h *HealthReady) { h.Upstreams = []string{"127.0.0.1:1", "127.0.0.1:1"} }, "listed twice"},
+		{"probe_to count", func(h *HealthReady) { h.ProbeTo = []string{"127.0.0.1:2"} }, "probe_to: 1 addresses for 2 upstreams"},
+		{"port and probe_to", func(h *HealthReady) { h.Port = 9000; h.ProbeTo = []string{"127.0.0.1:2", "127.0.0.1:3"} }, "port and probe_to"},
+		{"bad method", func(h *HealthReady) { h.Method = "POST" }, `method "POST"`},
+		{"bad cluster", func(h *HealthReady) { h.Cluster = "yes" }, `cluster "yes"`},
+		{"tls without https", func(h *HealthReady) { h.TLSInsecureSkipVerify = true }, "need scheme https"},
+		{"min_ready too big", func(h *HealthReady) { h.MinReady = 3 }, "min_ready 3"},
+		{"ok", func(h *HealthReady) {}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &HealthReady{Upstreams: []string{"127.0.0.1:1", "127.0.0.1:2"}}
+			tt.mut(h)
+			h.applyDefaults()
+			err := h.validate()
+			if tt.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+		})
+	}
+}

@@ -1,0 +1,365 @@
+package healthready
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// probeState is the state of one probe target, as the active probes see it.
+type probeState uint8
+
+const (
+	// stateUnknown: no probe has finished yet. It counts as routable so that
+	// a freshly started Caddy does not answer 503 while the first probes run.
+	stateUnknown probeState = iota
+	stateReady
+	stateNotReady
+)
+
+func (s probeState) String() string {
+	switch s {
+	case stateReady:
+		return "ready"
+	case stateNotReady:
+		return "not_ready"
+	default:
+		return "unknown"
+	}
+}
+
+// minioStatusHeader is set by a MinIO node whose object layer is not
+// initialised yet; such a node answers 200 but cannot serve.
+const minioStatusHeader = "X-Minio-Server-Status"
+
+// probeSpec identifies one probe loop. It is a comparable value: it is the
+// key of the package-level usage pool, so every site (and every config
+// generation across reloads) naming the same target shares one loop.
+type probeSpec struct {
+	Scheme        string
+	Addr          string // host:port
+	Path          string
+	Method        string
+	Host          string
+	Headers       string // canonical "Name: value\n" lines, sorted
+	Interval      time.Duration
+	Timeout       time.Duration
+	Rise, Fall    int
+	Expect        int
+	TLSInsecure   bool
+	TLSServerName string
+}
+
+// canonicalHeaders renders h in a stable form for probeSpec.Headers.
+func canonicalHeaders(h http.Header) string {
+	if len(h) == 0 {
+		return ""
+	}
+	lines := make([]string, 0, len(h))
+	for k, vs := range h {
+		for _, v := range vs {
+			lines = append(lines, http.CanonicalHeaderKey(k)+": "+v)
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// probeResult is what one probe saw.
+type probeResult struct {
+	Start        time.Time
+	Latency      time.Duration
+	Status       int
+	ServerStatus string // X-Minio-Server-Status, if any
+	Err          string
+	OK           bool
+}
+
+// reason describes a result for logs and the status page.
+func (r probeResult) reason() string {
+	switch {
+	case r.Err != "":
+		return "error: " + r.Err
+	case r.ServerStatus != "":
+		return "status " + itoa(r.Status) + ", " + minioStatusHeader + ": " + r.ServerStatus
+	case r.Status != 0:
+		return "status " + itoa(r.Status)
+	}
+	return ""
+}
+
+// probeSnapshot is a copy of a prober's state for readers.
+type probeSnapshot struct {
+	State       probeState
+	Since       time.Time
+	Passes      int
+	Fails       int
+	Last        probeResult
+	Probes      uint64
+	HasResult   bool
+	histCounts  []uint64
+	histSum     float64
+	histSamples uint64
+}
+
+// probeBuckets are the upper bounds (seconds) of the probe latency histogram.
+var probeBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+
+// prober runs the probe loop of one target and keeps its state machine.
+// It is shared through probers (a caddy.UsagePool); Destruct stops it.
+type prober struct {
+	spec   probeSpec
+	url    string
+	header http.Header
+	client *http.Client
+	sem    chan struct{} // bounds probes in flight; shared by the loops a pool started
+
+	stop    chan struct{}
+	done    chan struct{}
+	ctx     context.Context
+	cancel  context.CancelFunc
+	stopped sync.Once
+
+	mu         sync.Mutex
+	state      probeState
+	since      time.Time
+	passes     int
+	fails      int
+	last       probeResult
+	hasResult  bool
+	probes     uint64
+	passStarts []time.Time // start times of the latest consecutive passes (ring of size rise)
+	passNext   int
+	histCounts []uint64
+	histSum    float64
+	histN      uint64
+	subs       map[*HealthReady]struct{}
+}
+
+func newProber(spec probeSpec, header http.Header, sem chan struct{}) *prober {
+	dialer := &net.Dialer{Timeout: spec.Timeout}
+	tr := &http.Transport{
+		// A probe must see the node as a new client would: a fresh
+		// connection each time, never a pooled one that outlived a restart.
+		DisableKeepAlives:     true,
+		DialContext:           dialer.DialContext,
+		ResponseHeaderTimeout: spec.Timeout,
+		TLSHandshakeTimeout:   spec.Timeout,
+		MaxIdleConns:          1,
+	}
+	if spec.Scheme == "https" {
+		tr.TLSClientConfig = &tls.Config{
+			InsecureSkipVerify: spec.TLSInsecure, //nolint:gosec // operator's choice
+			ServerName:         spec.TLSServerName,
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &prober{
+		spec:   spec,
+		url:    spec.Scheme + "://" + spec.Addr + spec.Path,
+		header: header,
+		client: &http.Client{
+			Transport: tr,
+			Timeout:   spec.Timeout,
+			// A redirect is an answer of its own, not something to follow.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		sem:        sem,
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+		ctx:        ctx,
+		cancel:     cancel,
+		since:      time.Now(),
+		passStarts: make([]time.Time, spec.Rise),
+		histCounts: make([]uint64, len(probeBuckets)),
+		subs:       make(map[*HealthReady]struct{}),
+	}
+	return p
+}
+
+// start launches the loop; the first probe runs at once.
+func (p *prober) start() { go p.run() }
+
+// Destruct stops the loop and waits for it; called by the usage pool when
+// the last user released the target.
+func (p *prober) Destruct() error {
+	p.stopped.Do(func() {
+		close(p.stop)
+		p.cancel()
+	})
+	<-p.done
+	p.client.CloseIdleConnections()
+	return nil
+}
+
+func (p *prober) run() {
+	defer close(p.done)
+	p.probeOnce()
+	for {
+		// ±10% jitter so that many proxies (or many targets) do not probe
+		// a cluster in lockstep.
+		d := p.spec.Interval
+		if j := int64(d) / 5; j > 0 {
+			d += time.Duration(rand.Int64N(j) - j/2)
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-p.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		p.probeOnce()
+	}
+}
+
+func (p *prober) probeOnce() {
+	if p.sem != nil {
+		select {
+		case p.sem <- struct{}{}:
+			defer func() { <-p.sem }()
+		case <-p.stop:
+			return
+		}
+	}
+	res := p.do()
+	select {
+	case <-p.stop:
+		return // a probe cut short by shutdown says nothing about the node
+	default:
+	}
+	p.record(res)
+}
+
+// do sends one probe request and judges the answer by MinIO's rules.
+func (p *prober) do() probeResult {
+	res := probeResult{Start: time.Now()}
+	ctx, cancel := context.WithTimeout(p.ctx, p.spec.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, p.spec.Method, p.url, nil)
+	if err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	for k, vs := range p.header {
+		req.Header[k] = vs
+	}
+	if p.spec.Host != "" {
+		req.Host = p.spec.Host
+	}
+	req.Header.Set("User-Agent", "caddy-minio-lb-healthready")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		res.Latency = time.Since(res.Start)
+		res.Err = shortErr(err)
+		return res
+	}
+	// Drain a little so the server is not cut mid-write, then close.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	res.Latency = time.Since(res.Start)
+	res.Status = resp.StatusCode
+	res.ServerStatus = resp.Header.Get(minioStatusHeader)
+	// A starting MinIO answers 200 with X-Minio-Server-Status: offline; any
+	// value of that header means the node cannot serve yet.
+	res.OK = resp.StatusCode == p.spec.Expect && res.ServerStatus == ""
+	return res
+}
+
+// shortErr keeps the part of a client error that says what happened.
+func shortErr(err error) string {
+	var ne net.Error
+	if errorsAs(err, &ne) && ne.Timeout() {
+		return "timeout"
+	}
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 && i+2 < len(s) {
+		// "Get \"http://...\": dial tcp ...: connect: connection refused"
+		// → "connection refused"
+		return s[i+2:]
+	}
+	return s
+}
+
+// record feeds one result into the state machine: from unknown one result
+// decides; between confirmed states rise/fall consecutive results do.
+func (p *prober) record(res probeResult) {
+	p.mu.Lock()
+	p.last = res
+	p.hasResult = true
+	p.probes++
+	secs := res.Latency.Seconds()
+	for i, ub := range probeBuckets {
+		if secs <= ub {
+			p.histCounts[i]++
+		}
+	}
+	p.histSum += secs
+	p.histN++
+	now := time.Now()
+	if res.OK {
+		p.passes++
+		p.fails = 0
+		p.passStarts[p.passNext] = res.Start
+		p.passNext = (p.passNext + 1) % len(p.passStarts)
+		if p.state == stateUnknown || (p.state == stateNotReady && p.passes >= p.spec.Rise) {
+			p.state, p.since = stateReady, now
+		}
+	} else {
+		p.fails++
+		p.passes = 0
+		if p.state == stateUnknown || (p.state == stateReady && p.fails >= p.spec.Fall) {
+			p.state, p.since = stateNotReady, now
+		}
+	}
+	subs := make([]*HealthReady, 0, len(p.subs))
+	for h := range p.subs {
+		subs = append(subs, h)
+	}
+	p.mu.Unlock()
+	for _, h := range subs {
+		h.kick()
+	}
+}
+
+// passedSince reports whether the latest rise consecutive probes all
+// passed and all started after t: the readmission rule after a passive
+// ejection at t.
+func (p *prober) passedSince(t time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.passes < p.spec.Rise {
+		return false
+	}
+	// passNext points at the oldest of the last rise pass starts.
+	return p.passStarts[p.passNext].After(t)
+}
+
+func (p *prober) snapshot() probeSnapshot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return probeSnapshot{
+		State: p.state, Since: p.since, Passes: p.passes, Fails: p.fails,
+		Last: p.last, Probes: p.probes, HasResult: p.hasResult,
+		histCounts: append([]uint64(nil), p.histCounts...), histSum: p.histSum, histSamples: p.histN,
+	}
+}
+
+func (p *prober) subscribe(h *HealthReady) {
+	p.mu.Lock()
+	p.subs[h] = struct{}{}
+	p.mu.Unlock()
+}
+
+func (p *prober) unsubscribe(h *HealthReady) {
+	p.mu.Lock()
+	delete(p.subs, h)
+	p.mu.Unlock()
+}

@@ -1,0 +1,12 @@
+// Package caddyminiolb registers the caddy-minio-lb modules with Caddy.
+//
+// Build a Caddy with them:
+//
+//	xcaddy build v2.11.9 --with github.com/minio-lb/caddy-minio-lb
+package caddyminiolb
+
+import (
+	_ "github.com/minio-lb/caddy-minio-lb/healthready"
+	_ "github.com/minio-lb/caddy-minio-lb/s3headers"
+	_ "github.com/minio-lb/caddy-minio-lb/sessionaffinity"
+)

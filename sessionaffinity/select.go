@@ -1,0 +1,185 @@
+package sessionaffinity
+
+import (
+	"math"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+)
+
+// Placeholders set when the `placeholders` option is on.
+const (
+	placeholderSource  = "http.reverse_proxy.session_affinity.source"
+	placeholderKeyHash = "http.reverse_proxy.session_affinity.key_hash"
+
+	// Caddy sets this before every attempt (reverseproxy.go,
+	// proxyLoopIteration): at Select time it names the upstream of this
+	// request's previous, failed attempt.
+	placeholderPrevUpstream = "http.reverse_proxy.upstream.hostport"
+)
+
+// Select returns the available upstream with the highest rendezvous score
+// for the request's key; on a retry, the best one scoring strictly below the
+// upstream that just failed, so no upstream is tried twice.
+func (s *SessionAffinitySelection) Select(pool reverseproxy.UpstreamPool, r *http.Request, w http.ResponseWriter) *reverseproxy.Upstream {
+	key, label := s.extract(r)
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if label == nil {
+		if s.Placeholders && repl != nil {
+			repl.Set(placeholderSource, s.fallbackLabel)
+		}
+		return s.fallback.Select(pool, r, w)
+	}
+
+	var prev string
+	if repl != nil {
+		prev, _ = repl.GetString(placeholderPrevUpstream)
+	}
+	up := s.pick(pool, key, prev)
+
+	if s.Placeholders || s.responseHeader != "" {
+		s.report(repl, w, label, key)
+	}
+	return up
+}
+
+// extract hashes the key of the first source that yields one; label is the
+// source's boxed label, or nil when no source yields a key.
+func (s *SessionAffinitySelection) extract(r *http.Request) (key uint64, label any) {
+	var h keyHasher
+	h.reset(s.seed)
+	for i := range s.sources {
+		if idx, ok := s.sources[i].hash(r, &h); ok {
+			return h.sum(), s.sources[i].labels[idx]
+		}
+	}
+	return 0, nil
+}
+
+// pick walks the key's rendezvous order: the first available upstream below
+// the previous attempt's score (if any) and under the bounded-load capacity
+// (if set). If every remaining upstream is at capacity, capacity is ignored
+// rather than failing the request.
+func (s *SessionAffinitySelection) pick(pool reverseproxy.UpstreamPool, key uint64, prev string) *reverseproxy.Upstream {
+	capacity := 0
+	if s.BoundedLoad > 0 {
+		capacity = s.capacity(pool)
+	}
+	if s.weights == nil {
+		limit, hasLimit := uint64(0), prev != ""
+		if hasLimit {
+			limit = score(key, addrHash(canonAddr(prev)))
+		}
+		up := s.pickPlain(pool, key, limit, hasLimit, capacity)
+		if up == nil && capacity > 0 {
+			up = s.pickPlain(pool, key, limit, hasLimit, 0)
+		}
+		return up
+	}
+	limit, hasLimit := 0.0, prev != ""
+	if hasLimit {
+		limit = weightedScore(score(key, addrHash(canonAddr(prev))), s.weight(prev))
+	}
+	up := s.pickWeighted(pool, key, limit, hasLimit, capacity)
+	if up == nil && capacity > 0 {
+		up = s.pickWeighted(pool, key, limit, hasLimit, 0)
+	}
+	return up
+}
+
+func (s *SessionAffinitySelection) pickPlain(pool reverseproxy.UpstreamPool, key, limit uint64, hasLimit bool, capacity int) *reverseproxy.Upstream {
+	var best *reverseproxy.Upstream
+	var bestScore uint64
+	for _, up := range pool {
+		if !up.Available() {
+			continue
+		}
+		ah, _ := s.addrs.lookup(up.Dial, s.weights)
+		sc := score(key, ah)
+		if (hasLimit && sc >= limit) || (best != nil && sc <= bestScore) {
+			continue
+		}
+		if capacity > 0 && s.load(up) >= capacity {
+			continue
+		}
+		best, bestScore = up, sc
+	}
+	return best
+}
+
+func (s *SessionAffinitySelection) pickWeighted(pool reverseproxy.UpstreamPool, key uint64, limit float64, hasLimit bool, capacity int) *reverseproxy.Upstream {
+	var best *reverseproxy.Upstream
+	bestScore := math.Inf(-1)
+	for _, up := range pool {
+		if !up.Available() {
+			continue
+		}
+		ah, w := s.addrs.lookup(up.Dial, s.weights)
+		sc := weightedScore(score(key, ah), w)
+		if (hasLimit && sc >= limit) || (best != nil && sc <= bestScore) {
+			continue
+		}
+		if capacity > 0 && s.load(up) >= capacity {
+			continue
+		}
+		best, bestScore = up, sc
+	}
+	return best
+}
+
+func (s *SessionAffinitySelection) weight(dial string) float64 {
+	if w, ok := s.weights[canonAddr(dial)]; ok {
+		return w
+	}
+	return 1
+}
+
+// capacity is the bounded-load ceiling: ceil(factor * (in flight + 1) / n)
+// over the available upstreams.
+func (s *SessionAffinitySelection) capacity(pool reverseproxy.UpstreamPool) int {
+	total, n := 0, 0
+	for _, up := range pool {
+		if up.Available() {
+			total += s.load(up)
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return int(math.Ceil(s.BoundedLoad * float64(total+1) / float64(n)))
+}
+
+func (s *SessionAffinitySelection) load(up *reverseproxy.Upstream) int {
+	if s.numRequests != nil {
+		return s.numRequests(up)
+	}
+	if up.Host == nil {
+		return 0
+	}
+	return up.NumRequests()
+}
+
+// report sets the placeholders and the response header; formatting the key
+// hash allocates, which is why both are off by default.
+func (s *SessionAffinitySelection) report(repl *caddy.Replacer, w http.ResponseWriter, label any, key uint64) {
+	hex := keyHashHex(key)
+	if s.Placeholders && repl != nil {
+		repl.Set(placeholderSource, label)
+		repl.Set(placeholderKeyHash, hex)
+	}
+	if s.responseHeader != "" && w != nil {
+		w.Header()[s.responseHeader] = []string{hex}
+	}
+}
+
+func keyHashHex(key uint64) string {
+	const digits = "0123456789abcdef"
+	var b [16]byte
+	for i := 15; i >= 0; i-- {
+		b[i] = digits[key&0xf]
+		key >>= 4
+	}
+	return string(b[:])
+}

@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"math"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// logEntry is one line of Caddy's JSON access log with the fields
+// examples/Caddyfile appends (log_append upstream, affinity_source,
+// affinity_key).
+type logEntry struct {
+	Logger  string  `json:"logger"`
+	TS      float64 `json:"ts"`
+	Request struct {
+		Method  string              `json:"method"`
+		Host    string              `json:"host"`
+		URI     string              `json:"uri"`
+		Headers map[string][]string `json:"headers"`
+	} `json:"request"`
+	Duration       float64 `json:"duration"` // seconds
+	Status         int     `json:"status"`
+	Upstream       string  `json:"upstream"`
+	AffinitySource string  `json:"affinity_source"`
+	AffinityKey    string  `json:"affinity_key"`
+}
+
+// End is when Caddy logged the request (its end); Start is End - duration.
+func (e logEntry) End() time.Time {
+	sec, frac := math.Modf(e.TS)
+	return time.Unix(int64(sec), int64(frac*1e9))
+}
+
+func (e logEntry) Start() time.Time {
+	return e.End().Add(-time.Duration(e.Duration * float64(time.Second)))
+}
+
+// Query returns the parsed query of the request URI.
+func (e logEntry) Query() url.Values {
+	_, q, _ := strings.Cut(e.Request.URI, "?")
+	v, _ := url.ParseQuery(q)
+	return v
+}
+
+// Path is the URI without the query.
+func (e logEntry) Path() string {
+	p, _, _ := strings.Cut(e.Request.URI, "?")
+	return p
+}
+
+// UserAgent is the logged User-Agent header.
+func (e logEntry) UserAgent() string {
+	if v := e.Request.Headers["User-Agent"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// SessionID is the sessionid (any case) query parameter, "" if none.
+func (e logEntry) SessionID() string {
+	for k, v := range e.Query() {
+		if strings.EqualFold(k, "sessionid") && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+// readAccessLog parses the access log from byte offset from; lines that are
+// not access log entries (no request) are dropped.
+func readAccessLog(tb testing.TB, path string, from int64) []logEntry {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatalf("access log: %v", err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		tb.Fatalf("access log: %v", err)
+	}
+	var out []logEntry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var e logEntry
+		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Request.Method == "" {
+			continue // a partly written last line, or not an access entry
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// filter returns the entries for which keep is true.
+func filter(es []logEntry, keep func(logEntry) bool) []logEntry {
+	var out []logEntry
+	for _, e := range es {
+		if keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// upstreams returns the set of upstreams of the entries, with counts.
+func upstreams(es []logEntry) map[string]int {
+	m := map[string]int{}
+	for _, e := range es {
+		m[e.Upstream]++
+	}
+	return m
+}

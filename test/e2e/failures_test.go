@@ -1,0 +1,824 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/minio-lb/caddy-minio-lb/internal/miniocluster"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+const loadBucket = "e2e-load"
+
+// loadFor makes the load bucket (once) and the keys of one scenario, sent
+// through the main Caddy.
+func loadFor(t *testing.T, e *env, prefix string) *loadSet {
+	t.Helper()
+	return loadVia(t, e, e.caddy.S3Addr, prefix)
+}
+
+// loadVia is loadFor through the S3 site at addr (SigV4 signs the host).
+func loadVia(t *testing.T, e *env, addr, prefix string) *loadSet {
+	t.Helper()
+	cl, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(e.user, e.pass, ""), Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.SetAppInfo("e2e-load-setup", "1.0")
+	ctx := ctxT(t, time.Minute)
+	if err := cl.MakeBucket(ctx, loadBucket, minio.MakeBucketOptions{}); err != nil {
+		if code := minio.ToErrorResponse(err).Code; code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
+			t.Fatalf("make bucket %s: %v", loadBucket, err)
+		}
+	}
+	return prepareLoad(t, cl, loadBucket, prefix, loadConfig{})
+}
+
+// sessionEntries returns the access log entries of the scenario's load
+// (sessionid starting with prefix-) from offset from.
+func sessionEntries(t *testing.T, e *env, from int64, prefix string) []logEntry {
+	t.Helper()
+	time.Sleep(200 * time.Millisecond) // log lines follow the responses
+	return filter(readAccessLog(t, e.caddy.AccessLog, from), func(x logEntry) bool {
+		return strings.HasPrefix(x.SessionID(), prefix+"-")
+	})
+}
+
+// keyNodes maps each session to the upstreams that served it (with counts).
+func keyNodes(es []logEntry, keep func(logEntry) bool) map[string]map[string]int {
+	m := map[string]map[string]int{}
+	for _, x := range es {
+		if x.Upstream == "" || !keep(x) {
+			continue
+		}
+		s := x.SessionID()
+		if m[s] == nil {
+			m[s] = map[string]int{}
+		}
+		m[s][x.Upstream]++
+	}
+	return m
+}
+
+// homeNodes is the single node of every session in steady state; it fails
+// the test if a session used more than one node.
+func homeNodes(t *testing.T, what string, m map[string]map[string]int) map[string]string {
+	t.Helper()
+	home := map[string]string{}
+	for s, ups := range m {
+		if len(ups) != 1 {
+			t.Errorf("%s: session %s used %d nodes in steady state, want 1: %v", what, s, len(ups), ups)
+			continue
+		}
+		for up := range ups {
+			home[s] = up
+		}
+	}
+	return home
+}
+
+// inWindow keeps entries whose request started in [a, b).
+func inWindow(a, b time.Time) func(logEntry) bool {
+	return func(x logEntry) bool { s := x.Start(); return !s.Before(a) && s.Before(b) }
+}
+
+// resultsIn keeps results that started in [a, b).
+func resultsIn(rs []result, a, b time.Time) []result {
+	var out []result
+	for _, r := range rs {
+		if !r.Start.Before(a) && r.Start.Before(b) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// failedBy returns the failed results of the given methods.
+func failedBy(rs []result, methods ...string) []result {
+	var out []result
+	for _, r := range rs {
+		if r.Failed() && (len(methods) == 0 || contains(methods, r.Method)) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// routable reports whether the S3 pool routes to addr.
+func routable(s status, addr string) bool {
+	for _, p := range s.Pools {
+		if p.Name != "s3" {
+			continue
+		}
+		for _, n := range p.Nodes {
+			if n.Upstream == addr {
+				return n.Routable
+			}
+		}
+	}
+	return false
+}
+
+// offlineWindow probes a starting node's /minio/health/ready every 10ms
+// (bounded by timeout) and records when it answered 200 with
+// X-Minio-Server-Status: offline, and when it first answered ready.
+type offlineWindow struct {
+	First, Last, Ready time.Time
+	Offline            int // offline answers seen
+}
+
+func watchStart(n *miniocluster.Node, timeout time.Duration) offlineWindow {
+	var w offlineWindow
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		r, err := n.Probe(ctx, "/minio/health/ready")
+		cancel()
+		now := time.Now()
+		if err == nil && r.Status == http.StatusOK {
+			if r.Offline() {
+				if w.Offline == 0 {
+					w.First = now
+				}
+				w.Offline++
+				w.Last = now
+			} else {
+				w.Ready = now
+				return w
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return w
+}
+
+// testKill: SIGKILL one node under load, then start it again.
+func testKill(t *testing.T, e *env) {
+	const sc = "Failure/SIGKILL"
+	ls := loadFor(t, e, "kill")
+	victim := e.c.Node(1)
+	vaddr := victim.S3Addr()
+	from := e.caddy.LogSize()
+	l := startLoad(ls, loadConfig{Timeout: 10 * time.Second})
+	var once sync.Once
+	stop := func() []result { var rs []result; once.Do(func() { rs = l.Stop() }); return rs }
+	t.Cleanup(func() { stop() })
+
+	time.Sleep(4 * time.Second)
+	killAt := time.Now()
+	if err := victim.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	ejectedAt := e.caddy.waitStatus(t, "killed node not routable", 20*time.Second, func(s status) bool { return !routable(s, vaddr) })
+	time.Sleep(time.Until(killAt.Add(8 * time.Second)))
+
+	launchAt := time.Now()
+	if err := victim.Launch(); err != nil {
+		t.Fatal(err)
+	}
+	win := watchStart(victim, 60*time.Second)
+	if win.Ready.IsZero() {
+		t.Fatalf("node %s not ready 60s after its start:\n%s", vaddr, victim.LogTail(20))
+	}
+	backAt := e.caddy.waitStatus(t, "restarted node routable again", 30*time.Second, func(s status) bool { return routable(s, vaddr) && s.nodeState("s3", vaddr) == "ready" })
+	time.Sleep(4 * time.Second)
+	endAt := time.Now()
+	rs := stop()
+
+	es := sessionEntries(t, e, from, "kill")
+	home := homeNodes(t, "before the kill", keyNodes(es, inWindow(time.Time{}, killAt)))
+	victimKeys := 0
+	for _, n := range home {
+		if n == vaddr {
+			victimKeys++
+		}
+	}
+	if victimKeys == 0 {
+		t.Fatalf("no key of the load was on the victim %s before the kill: the scenario proves nothing (homes %v)", vaddr, home)
+	}
+
+	// Detection from the access log: the last request sent to the dead node.
+	var lastToDead time.Time
+	for _, x := range es {
+		if x.Upstream == vaddr && x.Start().After(killAt) && x.Start().Before(launchAt) && x.Start().After(lastToDead) {
+			lastToDead = x.Start()
+		}
+	}
+	// While it was out: keys of live nodes stay home, keys of the dead
+	// node go elsewhere (never to it).
+	// (until the node itself answered ready: Caddy cannot route to it
+	// before that, and the status page poll lags by up to 50ms)
+	out := keyNodes(es, inWindow(ejectedAt.Add(100*time.Millisecond), win.Ready))
+	moved, stayed := 0, 0
+	for s, ups := range out {
+		h := home[s]
+		for up := range ups {
+			switch {
+			case up == vaddr:
+				t.Errorf("session %s reached the dead node %s while it was out (ejected %s, ready %s): %s", s, vaddr,
+					ejectedAt.Format("15:04:05.000"), win.Ready.Format("15:04:05.000"), describe(es, s, vaddr, ejectedAt, win.Ready))
+			case h != vaddr && up != h:
+				t.Errorf("session %s moved from live node %s to %s while %s was out: only the dead node's keys may move", s, e.nodeOf(h), e.nodeOf(up), vaddr)
+			}
+		}
+		if h == vaddr {
+			moved++
+		} else {
+			stayed++
+		}
+	}
+	// Back: every key on its home node again.
+	after := keyNodes(es, inWindow(backAt.Add(time.Second), endAt))
+	returned := 0
+	for s, ups := range after {
+		if len(ups) != 1 || ups[home[s]] == 0 {
+			t.Errorf("after the restart session %s used %v, want only its home %s", s, ups, e.nodeOf(home[s]))
+		} else if home[s] == vaddr {
+			returned++
+		}
+	}
+	if returned == 0 {
+		t.Errorf("no key of the restarted node %s came back to it", vaddr)
+	}
+	// A starting node gets nothing until Caddy has seen it ready `rise` times.
+	for _, x := range es {
+		if x.Upstream == vaddr && x.Start().After(launchAt) && x.Start().Before(win.Ready) {
+			t.Errorf("request %s %s reached %s at %s while it was still starting", x.Request.Method, x.Request.URI, vaddr, x.Start().Format("15:04:05.000"))
+		}
+	}
+
+	// Failures: only requests on the node when it died, and later ones on
+	// the objects those held locked in MinIO (see crashFailures).
+	cf := crashFailures(t, rs, killAt, ejectedAt.Add(100*time.Millisecond))
+	metrics := e.caddy.Metrics(t)
+	if !strings.Contains(metrics, "caddy_minio_lb_") {
+		t.Errorf("admin /metrics has no caddy_minio_lb_* series")
+	}
+
+	sum := summarize(rs)
+	e.rep.addf(sc, "load (open loop, 160 req/s, presigned GET/HEAD/PUT over 64 sessionid keys)", "%s", sum)
+	e.rep.addf(sc, "failed: in flight on the node at the kill / on objects MinIO kept locked / other", "%s", cf)
+	e.rep.addf(sc, "detection: kill -> status page not routable", "%s", ms(ejectedAt.Sub(killAt)))
+	if !lastToDead.IsZero() {
+		e.rep.addf(sc, "detection: kill -> last request sent to the dead node (log)", "%s", ms(lastToDead.Sub(killAt)))
+	} else {
+		e.rep.add(sc, "detection: kill -> last request sent to the dead node (log)", "none after the kill")
+	}
+	e.rep.addf(sc, "keys: on the dead node moved / on live nodes kept", "%d / %d (of %d)", moved, stayed, len(home))
+	e.rep.addf(sc, "restart: process start -> node ready (offline window)", "%s (%s, %d offline answers)", ms(win.Ready.Sub(launchAt)), ms(win.Last.Sub(win.First)), win.Offline)
+	e.rep.addf(sc, "recovery: node ready -> routable in caddy (rise 3 x 3s)", "%s", ms(backAt.Sub(win.Ready)))
+	e.rep.addf(sc, "keys back on the restarted node", "%d of %d", returned, victimKeys)
+	if len(sum.FirstErrs) > 0 {
+		t.Logf("failed requests (first %d): %s", len(sum.FirstErrs), strings.Join(sum.FirstErrs, "\n  "))
+	}
+}
+
+// testHang: SIGSTOP one node under load (a frozen process: its sockets
+// accept, nothing answers), then SIGCONT. Caddy's part: eject the node by
+// probe timeouts, send it nothing more, stay responsive. MinIO's part is
+// measured next to it: a direct client of a live node (no Caddy) shows how
+// long MinIO's own GET/PUT wait on the frozen peer.
+func testHang(t *testing.T, e *env) {
+	const sc = "Failure/SIGSTOP"
+	const hold = 16 * time.Second
+	ls := loadFor(t, e, "hang")
+	victim := e.c.Node(2)
+	vaddr := victim.S3Addr()
+	direct := directLoadSet(t, e, ls, e.c.Node(0).S3Addr())
+	from := e.caddy.LogSize()
+	// A lower rate: every request started while the cluster stalls stays
+	// in flight until it ends.
+	l := startLoad(ls, loadConfig{Rate: 60, MaxInFlight: 1500})
+	ld := startLoad(direct, loadConfig{Rate: 10, MaxInFlight: 500})
+	var once sync.Once
+	var rs, rd []result
+	stop := func() { once.Do(func() { rs, rd = l.Stop(), ld.Stop() }) }
+	t.Cleanup(func() { stop(); _ = victim.Cont() })
+
+	time.Sleep(4 * time.Second)
+	stopAt := time.Now()
+	if err := victim.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	ejectedAt := e.caddy.waitStatus(t, "hung node not routable", 30*time.Second, func(s status) bool { return !routable(s, vaddr) })
+	// Caddy itself answers at once while a node is frozen.
+	st := time.Now()
+	if _, err := e.caddy.Status(); err != nil {
+		t.Errorf("status page while a node is frozen: %v", err)
+	}
+	statusLatency := time.Since(st)
+	time.Sleep(time.Until(stopAt.Add(hold)))
+	contAt := time.Now()
+	if err := victim.Cont(); err != nil {
+		t.Fatal(err)
+	}
+	backAt := e.caddy.waitStatus(t, "continued node routable again", 30*time.Second, func(s status) bool { return routable(s, vaddr) && s.nodeState("s3", vaddr) == "ready" })
+	time.Sleep(2 * time.Second)
+	stop()
+
+	es := sessionEntries(t, e, from, "hang")
+	// After the ejection nothing new is sent to the frozen node.
+	stuck := 0
+	for _, x := range es {
+		if x.Upstream != vaddr || x.Start().Before(stopAt) || !x.Start().Before(contAt) {
+			continue
+		}
+		if x.Start().After(ejectedAt.Add(100 * time.Millisecond)) {
+			t.Errorf("request %s %s sent to the frozen node at %s, after its ejection at %s", x.Request.Method, x.Request.URI, x.Start().Format("15:04:05.000"), ejectedAt.Format("15:04:05.000"))
+		} else {
+			stuck++
+		}
+	}
+	if limit := 3*3*time.Second + 3*time.Second; ejectedAt.Sub(stopAt) > limit {
+		t.Errorf("frozen node ejected %s after SIGSTOP, want within fall x interval + timeout + one interval (%s)", ms(ejectedAt.Sub(stopAt)), limit)
+	}
+	byMethod := func(rs []result, m string) []result {
+		var out []result
+		for _, r := range rs {
+			if r.Method == m {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	// HEAD is answered by MinIO's live nodes without waiting on the frozen
+	// peer: through Caddy it must be fast once the node is ejected.
+	// "Bounded" is measured against MinIO itself: through Caddy, HEAD is
+	// not slower than a direct client of a live node sees it (MinIO's own
+	// stall on its frozen peer varies from run to run).
+	heads := summarize(byMethod(resultsIn(rs, ejectedAt.Add(time.Second), contAt), http.MethodHead))
+	dheads := summarize(byMethod(resultsIn(rd, ejectedAt.Add(time.Second), contAt), http.MethodHead))
+	if bound := max(3*time.Second, 2*dheads.Max); heads.N < 10 {
+		t.Errorf("only %d HEAD between the ejection and SIGCONT", heads.N)
+	} else if heads.P99 > bound {
+		t.Errorf("HEAD through caddy after the ejection: p99 %s, want under %s (3s, or twice the slowest direct HEAD %s)", ms(heads.P99), ms(bound), ms(dheads.Max))
+	}
+	if f := failedBy(rs, http.MethodGet, http.MethodHead); len(f) > 0 {
+		t.Errorf("%d GET/HEAD failed during the hang (want 0), first: %v", len(f), f[0].Err)
+	}
+	var hung time.Duration
+	for _, r := range resultsIn(rs, stopAt, ejectedAt) {
+		if r.Start.Add(r.Dur).After(contAt) && r.Dur > hung {
+			hung = r.Dur
+		}
+	}
+	win := func(rs []result, m string) summary { return summarize(byMethod(resultsIn(rs, ejectedAt, contAt), m)) }
+	all := summarize(rs)
+	e.rep.addf(sc, "load (open loop, 60 req/s)", "%s", all)
+	e.rep.addf(sc, "detection: SIGSTOP -> not routable (timeout 1s, fall 3, interval 3s)", "%s", ms(ejectedAt.Sub(stopAt)))
+	e.rep.addf(sc, "caddy status page while the node is frozen", "%s", ms(statusLatency))
+	e.rep.addf(sc, "requests sent to the frozen node before its ejection", "%d, held until SIGCONT (longest %s; no response_header_timeout in the Caddyfile)", stuck, ms(hung))
+	for _, m := range []string{http.MethodHead, http.MethodGet, http.MethodPut} {
+		c, d := win(rs, m), win(rd, m)
+		e.rep.addf(sc, m+" started between ejection and SIGCONT: via caddy | direct to a live node", "p99 %s max %s | p99 %s max %s", ms(c.P99), ms(c.Max), ms(d.P99), ms(d.Max))
+	}
+	e.rep.addf(sc, "failed GET+HEAD / PUT (client timeout 30s)", "%d / %d", len(failedBy(rs, http.MethodGet, http.MethodHead)), len(failedBy(rs, http.MethodPut)))
+	e.rep.addf(sc, "recovery: SIGCONT -> routable", "%s", ms(backAt.Sub(contAt)))
+	if len(all.FirstErrs) > 0 {
+		t.Logf("failed requests (first %d): %s", len(all.FirstErrs), strings.Join(all.FirstErrs, "\n  "))
+	}
+}
+
+// directLoadSet presigns the first keys of ls for one MinIO node's own
+// address (no Caddy): the control group of the hang scenario.
+func directLoadSet(t *testing.T, e *env, ls *loadSet, addr string) *loadSet {
+	t.Helper()
+	cl, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(e.user, e.pass, ""), Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t, time.Minute)
+	d := &loadSet{body: ls.body, sum: ls.sum, bucket: ls.bucket}
+	for _, ks := range ls.keys[:2] {
+		var out []loadKey
+		for _, k := range ks {
+			q := url.Values{"sessionid": {"direct-" + k.Session}}
+			g, err1 := cl.Presign(ctx, http.MethodGet, ls.bucket, k.Object, time.Hour, q)
+			h, err2 := cl.Presign(ctx, http.MethodHead, ls.bucket, k.Object, time.Hour, q)
+			p, err3 := cl.Presign(ctx, http.MethodPut, ls.bucket, k.Object, time.Hour, q)
+			if err := errors.Join(err1, err2, err3); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, loadKey{Session: "direct-" + k.Session, Object: k.Object, get: g.String(), head: h.String(), put: p.String()})
+		}
+		d.keys = append(d.keys, out)
+	}
+	return d
+}
+
+// testStartingNode: a node that restarts answers /minio/health/ready with
+// 200 and X-Minio-Server-Status: offline while it rejoins; it must get no
+// request in that window. The window of a restart in a running cluster is
+// short here (tenths of a second, shorter than examples/Caddyfile's 3s
+// interval, so rise 3 alone would keep the node out), so this scenario runs
+// a second Caddy on the same examples/Caddyfile with probes every 50ms and
+// rise 1: its probes land inside the window, and a check of the status
+// code alone would route to the node there.
+func testStartingNode(t *testing.T, e *env) {
+	const sc = "Failure/StartingNode"
+	src := readText(t, filepath.Join(repoRoot(t), "examples", "Caddyfile"))
+	if strings.Count(src, "interval 3s") != 2 || strings.Count(src, "rise 3") != 2 {
+		t.Fatalf("examples/Caddyfile no longer has two `interval 3s` and two `rise 3`; update this scenario")
+	}
+	fastCfg := strings.NewReplacer("interval 3s", "interval 50ms", "rise 3", "rise 1").Replace(src)
+	path := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(path, []byte(fastCfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fast := startCaddy(t, path, e.c)
+	fast.waitStatus(t, "fast-probing caddy: every node ready", 30*time.Second, func(s status) bool { return s.allReady() })
+
+	ls := loadVia(t, e, fast.S3Addr, "start")
+	victim := e.c.Node(3)
+	vaddr := victim.S3Addr()
+	from := fast.LogSize()
+	l := startLoad(ls, loadConfig{Timeout: 10 * time.Second})
+	var once sync.Once
+	stop := func() []result { var rs []result; once.Do(func() { rs = l.Stop() }); return rs }
+	t.Cleanup(func() { stop() })
+
+	time.Sleep(3 * time.Second)
+	// A restart (systemctl restart): kill and start again at once.
+	killAt := time.Now()
+	if err := victim.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	launchAt := time.Now()
+	if err := victim.Launch(); err != nil {
+		t.Fatal(err)
+	}
+	// Watch the fast Caddy's status page for the offline answer.
+	var sawOffline atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 2000; i++ {
+			s, err := fast.Status()
+			if err == nil {
+				for _, p := range s.Pools {
+					for _, n := range p.Nodes {
+						if n.Probe == vaddr && strings.EqualFold(n.LastServerStatus, "offline") {
+							sawOffline.Store(true)
+						}
+					}
+				}
+				if routable(s, vaddr) && s.nodeState("s3", vaddr) == "ready" {
+					return
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	win := watchStart(victim, 60*time.Second)
+	<-done
+	backAt := fast.waitStatus(t, "restarted node routable", 30*time.Second, func(s status) bool { return routable(s, vaddr) && s.nodeState("s3", vaddr) == "ready" })
+	time.Sleep(2 * time.Second)
+	rs := stop()
+	if err := e.c.WaitReady(ctxT(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+
+	if win.Offline == 0 {
+		t.Fatalf("never saw /minio/health/ready answer 200 + X-Minio-Server-Status: offline while %s started (ready after %s): the window could not be observed", vaddr, ms(win.Ready.Sub(launchAt)))
+	}
+	windowLen := win.Last.Sub(win.First)
+	if windowLen >= 150*time.Millisecond && !sawOffline.Load() {
+		t.Errorf("the offline window lasted %s (3 probe intervals) but caddy's probe never recorded the offline header", ms(windowLen))
+	}
+	es := filter(readAccessLog(t, fast.AccessLog, from), func(x logEntry) bool { return strings.HasPrefix(x.SessionID(), "start-") })
+	var inside int
+	var first time.Time
+	for _, x := range es {
+		if x.Upstream != vaddr || x.Start().Before(launchAt) {
+			continue
+		}
+		if !x.Start().After(win.Last) {
+			inside++
+			t.Errorf("request %s %s reached the starting node at %s, inside its offline window [%s, %s]",
+				x.Request.Method, x.Request.URI, x.Start().Format("15:04:05.000"), win.First.Format("15:04:05.000"), win.Last.Format("15:04:05.000"))
+		}
+		if first.IsZero() || x.Start().Before(first) {
+			first = x.Start()
+		}
+	}
+	if first.IsZero() {
+		t.Errorf("the restarted node %s got no request after it became ready", vaddr)
+	}
+	cf := crashFailures(t, rs, killAt, killAt.Add(500*time.Millisecond))
+	e.rep.addf(sc, "offline window of a restart (ready = 200 + offline header)", "%s, %d answers, from %s after start", ms(windowLen), win.Offline, ms(win.First.Sub(launchAt)))
+	e.rep.addf(sc, "requests to the node inside the window (caddy probing every 50ms, rise 1)", "%d", inside)
+	e.rep.addf(sc, "caddy's probe saw the offline header", "%v", sawOffline.Load())
+	e.rep.addf(sc, "node ready -> first request routed to it / routable on the status page", "%s / %s", msOrNone(first, win.Ready), ms(backAt.Sub(win.Ready)))
+	e.rep.addf(sc, "load", "%s", summarize(rs))
+	e.rep.addf(sc, "failed: in flight on the node at the kill / on objects MinIO kept locked / other", "%s", cf)
+}
+
+func msOrNone(t, since time.Time) string {
+	if t.IsZero() {
+		return "none"
+	}
+	return ms(t.Sub(since))
+}
+
+// testAllDown: every node killed. Caddy answers fast with 502/503, stays
+// up, and serves again by itself once the nodes are back.
+func testAllDown(t *testing.T, e *env) {
+	const sc = "Failure/AllDown"
+	ls := loadFor(t, e, "down")
+	k := ls.keys[0][0]
+	downAt := time.Now()
+	for _, n := range e.c.Nodes() {
+		if err := n.Kill(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	killed := time.Since(downAt)
+	client := &http.Client{Timeout: 30 * time.Second}
+	var lat []time.Duration
+	codes := map[int]int{}
+	var transportErrs int
+	for i := 0; i < 60; i++ {
+		op := []string{http.MethodGet, http.MethodHead, http.MethodPut}[i%3]
+		r := doOp(client, ls, ls.keys[i%len(ls.keys)][i%len(ls.keys[0])], op)
+		lat = append(lat, r.Dur)
+		if r.Status == 0 {
+			transportErrs++
+		} else {
+			codes[r.Status]++
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if transportErrs > 0 {
+		t.Errorf("%d requests got no HTTP answer from caddy while every node was down", transportErrs)
+	}
+	for code, n := range codes {
+		if code != http.StatusBadGateway && code != http.StatusServiceUnavailable {
+			t.Errorf("%d answers with status %d while every node was down, want 502 or 503", n, code)
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p99, max := lat[len(lat)*99/100], lat[len(lat)-1]
+	if max > 2*time.Second {
+		t.Errorf("answers while every node was down took up to %s, want under 2s", ms(max))
+	}
+	if !e.caddy.Alive() {
+		t.Fatal("caddy exited while every node was down")
+	}
+	resp, err := statusClient.Get("http://" + e.caddy.S3Addr + "/upstream/health/ready")
+	if err != nil {
+		t.Fatalf("readiness page while every node was down: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/upstream/health/ready while every node was down: %d, want 503", resp.StatusCode)
+	}
+
+	launchAt := time.Now()
+	for _, n := range e.c.Nodes() {
+		if err := n.Launch(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.c.WaitReady(ctxT(t, 90*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	clusterReady := time.Now()
+	// The first GET that succeeds through caddy, polled every 100ms.
+	var served time.Time
+	for i := 0; i < 600 && served.IsZero(); i++ {
+		if r := doOp(client, ls, k, http.MethodGet); !r.Failed() {
+			served = time.Now()
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if served.IsZero() {
+		t.Fatal("caddy did not serve a GET within 60s of the cluster being ready again")
+	}
+	var written time.Time
+	putAnswers := map[string]int{}
+	for i := 0; i < 600 && written.IsZero(); i++ {
+		r := doOp(client, ls, k, http.MethodPut)
+		if !r.Failed() {
+			written = time.Now()
+			break
+		}
+		putAnswers[errClass(r)]++
+		time.Sleep(100 * time.Millisecond)
+	}
+	if written.IsZero() {
+		t.Fatal("caddy did not serve a PUT within 60s of the cluster being ready again")
+	}
+	allReady := e.waitAllReady(t, 45*time.Second)
+	e.rep.addf(sc, "answers while all nodes down (GET/HEAD/PUT)", "%v, p99 %s max %s", codes, ms(p99), ms(max))
+	e.rep.addf(sc, "caddy up, readiness page", "%v, %d", e.caddy.Alive(), resp.StatusCode)
+	e.rep.addf(sc, "nodes started -> cluster ready", "%s", ms(clusterReady.Sub(launchAt)))
+	e.rep.addf(sc, "cluster ready -> first GET served through caddy", "%s", ms(served.Sub(clusterReady)))
+	e.rep.addf(sc, "cluster ready -> first PUT served through caddy", "%s (answers before: %v)", ms(written.Sub(clusterReady)), putAnswers)
+	e.rep.addf(sc, "cluster ready -> every node ready in caddy", "%s", ms(allReady.Sub(clusterReady)))
+	_ = killed
+}
+
+// testReload: `caddy reload` of a changed Caddyfile under load.
+func testReload(t *testing.T, e *env) {
+	const sc = "Reload"
+	ls := loadFor(t, e, "reload")
+	src := readText(t, filepath.Join(repoRoot(t), "examples", "Caddyfile"))
+	// The change: one more access log field, visible in the log after
+	// the reload (a log setting, as an operator changes it).
+	const anchor = "log_append upstream_duration_ms {http.reverse_proxy.upstream.duration_ms}"
+	if !strings.Contains(src, anchor) {
+		t.Fatalf("examples/Caddyfile no longer has %q; update the reload scenario", anchor)
+	}
+	changed := strings.Replace(src, anchor, anchor+"\n\tlog_append e2e_config reloaded", 1)
+	path := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(path, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	before := e.waitAllReady(t, 30*time.Second)
+	_ = before
+	s1, err := e.caddy.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := e.caddy.LogSize()
+	l := startLoad(ls, loadConfig{})
+	var once sync.Once
+	stop := func() []result { var rs []result; once.Do(func() { rs = l.Stop() }); return rs }
+	t.Cleanup(func() { stop() })
+	time.Sleep(3 * time.Second)
+	reloadAt := time.Now()
+	e.caddy.Reload(t, path)
+	reloadTook := time.Since(reloadAt)
+	time.Sleep(4 * time.Second)
+	rs := stop()
+	s2, err := e.caddy.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sum := summarize(rs)
+	if sum.Failed > 0 {
+		t.Errorf("%d requests failed across the reload (want 0): %s", sum.Failed, strings.Join(sum.FirstErrs, "; "))
+	}
+	// Health state kept: same nodes, same states, same `since`, probe
+	// counters went on (a fresh state would start at unknown, 0 probes).
+	kept := 0
+	for i, p := range s1.Pools {
+		if i >= len(s2.Pools) || s2.Pools[i].Name != p.Name {
+			t.Fatalf("pools changed across the reload: %v -> %v", poolNames(s1), poolNames(s2))
+		}
+		for j, n := range p.Nodes {
+			m := s2.Pools[i].Nodes[j]
+			// `since` is not compared: after a reload the pool takes it
+			// from the shared probe (see the report).
+			if m.Upstream != n.Upstream || m.State != n.State || m.Routable != n.Routable || m.Probes < n.Probes {
+				t.Errorf("pool %s node %s: state %s since %s probes %d before the reload, %s since %s probes %d after",
+					p.Name, n.Upstream, n.State, n.Since.Format(time.RFC3339Nano), n.Probes, m.State, m.Since.Format(time.RFC3339Nano), m.Probes)
+			} else {
+				kept++
+			}
+		}
+	}
+	es := sessionEntries(t, e, from, "reload")
+	home := homeNodes(t, "across the reload", keyNodes(es, func(logEntry) bool { return true }))
+	newField := 0
+	raw := readRawLog(t, e.caddy.AccessLog, from)
+	for _, line := range raw {
+		if strings.Contains(line, `"e2e_config":"reloaded"`) {
+			newField++
+		}
+	}
+	if newField == 0 {
+		t.Errorf("no access log entry carries the field the reloaded config adds: the reload did not take effect")
+	}
+	e.rep.addf(sc, "load across `caddy reload` (changed log_append)", "%s", sum)
+	e.rep.addf(sc, "failed requests / PUTs resent after caddy closed an idle connection", "%d / %d", sum.Failed, retried(rs))
+	e.rep.addf(sc, "caddy reload command took", "%s", ms(reloadTook))
+	e.rep.addf(sc, "health state kept (node state, since, probe count)", "%d of %d nodes", kept, nodesIn(s1))
+	e.rep.addf(sc, "sessions on one node across the reload", "%d", len(home))
+}
+
+func poolNames(s status) string {
+	var n []string
+	for _, p := range s.Pools {
+		n = append(n, p.Name)
+	}
+	return fmt.Sprint(n)
+}
+
+func nodesIn(s status) int {
+	n := 0
+	for _, p := range s.Pools {
+		n += len(p.Nodes)
+	}
+	return n
+}
+
+// describe lists a session's requests to addr in [a, b) for messages.
+func describe(es []logEntry, session, addr string, a, b time.Time) string {
+	var out []string
+	for _, x := range es {
+		if x.SessionID() == session && x.Upstream == addr && !x.Start().Before(a) && x.Start().Before(b) {
+			out = append(out, fmt.Sprintf("%s started %s took %.1fms status %d", x.Request.Method, x.Start().Format("15:04:05.000"), x.Duration*1000, x.Status))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// errClass names a failed result for counting: the status and MinIO's
+// error code, or the transport error.
+func errClass(r result) string {
+	if r.Status == 0 {
+		return "transport error"
+	}
+	msg := fmt.Sprint(r.Err)
+	if i := strings.Index(msg, "<Code>"); i >= 0 {
+		if j := strings.Index(msg[i:], "</Code>"); j > 0 {
+			return fmt.Sprintf("%d %s", r.Status, msg[i+6:i+j])
+		}
+	}
+	return fmt.Sprint(r.Status)
+}
+
+// crashStats sorts the failed requests of a crash scenario.
+type crashStats struct {
+	InFlight  int      // on the node when it died
+	StaleLock int      // later, on an object a dead request still held locked
+	Other     int      // anything else: a test failure
+	Locked    []string // the objects (sessions) MinIO kept locked
+}
+
+func (c crashStats) String() string {
+	return fmt.Sprintf("%d / %d (objects %v) / %d", c.InFlight, c.StaleLock, c.Locked, c.Other)
+}
+
+// crashFailures checks the failed requests around a SIGKILL:
+//   - in flight: GET/HEAD started before the kill (a response cut while
+//     streaming cannot be retried), PUT started before putCutoff (the
+//     ejection: a streamed body cannot be replayed) — the proxy cannot
+//     save these;
+//   - stale lock: a later request that timed out on an object that had
+//     such an in-flight request. MinIO's dsync keeps the dead request's
+//     lock on the surviving nodes until it expires (lockValidityDuration
+//     1m, swept every 1m in cmd/lock-rest-server.go), so the object stays
+//     locked cluster-wide whatever node the proxy picks;
+//   - anything else fails the test.
+func crashFailures(t *testing.T, rs []result, killAt, putCutoff time.Time) crashStats {
+	t.Helper()
+	var c crashStats
+	locked := map[string]bool{}
+	for _, r := range failedBy(rs) {
+		cutoff := killAt
+		if r.Method == http.MethodPut {
+			cutoff = putCutoff
+		}
+		if r.Start.Before(cutoff) {
+			c.InFlight++
+			if !locked[r.Session] {
+				locked[r.Session] = true
+				c.Locked = append(c.Locked, r.Session)
+			}
+		}
+	}
+	for _, r := range failedBy(rs) {
+		cutoff := killAt
+		if r.Method == http.MethodPut {
+			cutoff = putCutoff
+		}
+		switch {
+		case r.Start.Before(cutoff):
+		case locked[r.Session] && (isTimeout(r.Err) || r.Status == http.StatusServiceUnavailable):
+			c.StaleLock++
+		default:
+			c.Other++
+			if c.Other <= 5 {
+				t.Errorf("%s %s started %s after the kill failed: %v", r.Method, r.Session, ms(r.Start.Sub(killAt)), r.Err)
+			}
+		}
+	}
+	sort.Strings(c.Locked)
+	return c
+}

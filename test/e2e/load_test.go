@@ -1,0 +1,357 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// Shed is the number of requests not sent because MaxInFlight were in
+// flight.
+func (l *load) Shed() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.shed
+}
+
+// loadKey is one affinity key of the load: one object, reached only through
+// presigned URLs that carry `sessionid=<Session>` signed into their query
+// (minio-go's Presign signs every parameter it is given, so the proxy sees
+// the key and MinIO sees a valid signature).
+type loadKey struct {
+	Session, Object string
+	get, head, put  string
+}
+
+// loadConfig shapes a steady, bounded, open-loop stream of GET, HEAD and
+// PUT: requests are started at a fixed rate whatever the answers do, as
+// independent clients would send them, so one hung request does not slow
+// the others down (closed-loop workers would all end up waiting on the one
+// hung node and measure nothing else).
+type loadConfig struct {
+	Workers     int           // key groups (one per simulated client), default 8
+	KeysPerW    int           // keys per group, default 8
+	Rate        int           // requests started per second, default 160
+	MaxInFlight int           // bound on requests in flight; above it new ones are shed (counted), default 512
+	Timeout     time.Duration // client timeout per request, default 30s
+	MaxDuration time.Duration // hard bound on the run, default 2m
+}
+
+// result is one request of the load.
+type result struct {
+	Worker  int
+	Session string
+	Method  string
+	Start   time.Time
+	Dur     time.Duration
+	Status  int
+	Err     error
+	Retried bool // a PUT sent again after its reused connection was closed under it
+}
+
+func (r result) Failed() bool {
+	return r.Err != nil || r.Status != http.StatusOK
+}
+
+// loadSet is the keys and the object body the load uses.
+type loadSet struct {
+	keys   [][]loadKey // per worker
+	body   []byte
+	sum    [32]byte
+	bucket string
+}
+
+// prepareLoad uploads one object per key and presigns its GET, HEAD and PUT
+// URLs with the key's sessionid.
+func prepareLoad(t *testing.T, cl *minio.Client, bucket, prefix string, cfg loadConfig) *loadSet {
+	t.Helper()
+	cfg = cfg.withDefaults()
+	ctx := ctxT(t, 2*time.Minute)
+	ls := &loadSet{body: randomBytes(16<<10, 7), bucket: bucket}
+	ls.sum = sha256.Sum256(ls.body)
+	for w := 0; w < cfg.Workers; w++ {
+		var ks []loadKey
+		for k := 0; k < cfg.KeysPerW; k++ {
+			sess := fmt.Sprintf("%s-w%d-k%d", prefix, w, k)
+			obj := fmt.Sprintf("%s/w%d/k%d", prefix, w, k)
+			// A cluster that just came back may still refuse writes for
+			// a moment ("Resource requested is unwritable"): retry.
+			var err error
+			for try := 0; try < 60; try++ {
+				_, err = cl.PutObject(ctx, bucket, obj, bytes.NewReader(ls.body), int64(len(ls.body)), minio.PutObjectOptions{})
+				if err == nil || ctx.Err() != nil {
+					break
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatalf("prepare load: put %s: %v", obj, err)
+			}
+			q := url.Values{"sessionid": {sess}}
+			get, err := cl.Presign(ctx, http.MethodGet, bucket, obj, time.Hour, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head, err := cl.Presign(ctx, http.MethodHead, bucket, obj, time.Hour, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			put, err := cl.Presign(ctx, http.MethodPut, bucket, obj, time.Hour, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ks = append(ks, loadKey{Session: sess, Object: obj, get: get.String(), head: head.String(), put: put.String()})
+		}
+		ls.keys = append(ls.keys, ks)
+	}
+	return ls
+}
+
+func (c loadConfig) withDefaults() loadConfig {
+	if c.Workers == 0 {
+		c.Workers = 8
+	}
+	if c.KeysPerW == 0 {
+		c.KeysPerW = 8
+	}
+	if c.Rate == 0 {
+		c.Rate = 160
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 512
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if c.MaxDuration == 0 {
+		c.MaxDuration = 2 * time.Minute
+	}
+	return c
+}
+
+// load is a running stream of requests.
+type load struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	res    []result
+	shed   int
+	client *http.Client
+}
+
+// ops is the mix of one key's cycle: GET-heavy, a PUT in four.
+var ops = []string{http.MethodGet, http.MethodHead, http.MethodGet, http.MethodPut}
+
+// startLoad starts cfg.Rate requests per second, walking every key round
+// robin with the op mix, until Stop or MaxDuration.
+func startLoad(ls *loadSet, cfg loadConfig) *load {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.MaxDuration)
+	l := &load{cancel: cancel, client: &http.Client{
+		Timeout:   cfg.Timeout,
+		Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64, DisableCompression: true},
+	}}
+	var flat []struct {
+		w int
+		k loadKey
+	}
+	for w, ks := range ls.keys {
+		for _, k := range ks {
+			flat = append(flat, struct {
+				w int
+				k loadKey
+			}{w, k})
+		}
+	}
+	sem := make(chan struct{}, cfg.MaxInFlight)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		tick := time.NewTicker(time.Second / time.Duration(cfg.Rate))
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			select {
+			case sem <- struct{}{}:
+			default:
+				l.mu.Lock()
+				l.shed++
+				l.mu.Unlock()
+				continue
+			}
+			f := flat[i%len(flat)]
+			op := ops[(i/len(flat))%len(ops)]
+			l.wg.Add(1)
+			go func() {
+				defer l.wg.Done()
+				defer func() { <-sem }()
+				r := doOp(l.client, ls, f.k, op)
+				r.Worker = f.w
+				l.mu.Lock()
+				l.res = append(l.res, r)
+				l.mu.Unlock()
+			}()
+		}
+	}()
+	return l
+}
+
+// doOp sends one request and checks what a client would: the status, and
+// for GET that the bytes are the uploaded ones.
+func doOp(client *http.Client, ls *loadSet, k loadKey, op string) result {
+	r := result{Session: k.Session, Method: op, Start: time.Now()}
+	var resp *http.Response
+	for attempt := 0; ; attempt++ {
+		var req *http.Request
+		var err error
+		switch op {
+		case http.MethodGet:
+			req, err = http.NewRequest(op, k.get, nil)
+		case http.MethodHead:
+			req, err = http.NewRequest(op, k.head, nil)
+		case http.MethodPut:
+			req, err = http.NewRequest(op, k.put, bytes.NewReader(ls.body))
+		}
+		if err != nil {
+			r.Err = err
+			return r
+		}
+		// Like the S3 SDKs (minio-go, the AWS SDKs, boto3), send a PUT
+		// again when a reused keep-alive connection was closed under it
+		// before any answer: the server may close an idle connection
+		// just as the client writes on it (caddy reload does, for every
+		// idle one). Go's transport does this itself for GET and HEAD
+		// but not for PUT. Counted in result.Retried.
+		var reused bool
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+		resp, err = client.Do(req)
+		if err == nil {
+			break
+		}
+		if attempt == 0 && op == http.MethodPut && reused && !isTimeout(err) {
+			r.Retried = true
+			continue
+		}
+		r.Err, r.Dur = err, time.Since(r.Start)
+		return r
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r.Status, r.Dur = resp.StatusCode, time.Since(r.Start)
+	switch {
+	case err != nil:
+		r.Err = fmt.Errorf("read body: %w", err)
+	case op == http.MethodGet && resp.StatusCode == http.StatusOK && sha256.Sum256(body) != ls.sum:
+		r.Err = fmt.Errorf("GET %s: %d bytes with another hash than the %d uploaded", k.Object, len(body), len(ls.body))
+	case resp.StatusCode != http.StatusOK:
+		r.Err = fmt.Errorf("%s %s: status %d: %.200s", op, k.Object, resp.StatusCode, body)
+	}
+	return r
+}
+
+// Stop ends the load and returns every result, in start order.
+func (l *load) Stop() []result {
+	l.cancel()
+	l.wg.Wait()
+	l.client.CloseIdleConnections()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := append([]result(nil), l.res...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	return out
+}
+
+// summary counts requests and failures per method and the latencies.
+type summary struct {
+	N, Failed     int
+	ByMethod      map[string][2]int // method -> {requests, failed}
+	P50, P99, Max time.Duration
+	FirstErrs     []string
+	Retried       int
+}
+
+func summarize(rs []result) summary {
+	s := summary{ByMethod: map[string][2]int{}}
+	var lat []time.Duration
+	for _, r := range rs {
+		s.N++
+		if r.Retried {
+			s.Retried++
+		}
+		m := s.ByMethod[r.Method]
+		m[0]++
+		if r.Failed() {
+			s.Failed++
+			m[1]++
+			if len(s.FirstErrs) < 5 {
+				s.FirstErrs = append(s.FirstErrs, fmt.Sprintf("%s %s at %s: %v", r.Method, r.Session, r.Start.Format("15:04:05.000"), r.Err))
+			}
+		}
+		s.ByMethod[r.Method] = m
+		lat = append(lat, r.Dur)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if n := len(lat); n > 0 {
+		s.P50 = lat[n/2]
+		s.P99 = lat[min(n-1, n*99/100)]
+		s.Max = lat[n-1]
+	}
+	return s
+}
+
+func (s summary) String() string {
+	return fmt.Sprintf("%d requests (failed: GET %d/%d, HEAD %d/%d, PUT %d/%d; PUTs resent %d), latency p50 %s p99 %s max %s",
+		s.N, s.ByMethod["GET"][1], s.ByMethod["GET"][0], s.ByMethod["HEAD"][1], s.ByMethod["HEAD"][0],
+		s.ByMethod["PUT"][1], s.ByMethod["PUT"][0], s.Retried, ms(s.P50), ms(s.P99), ms(s.Max))
+}
+
+// ms formats a duration in milliseconds with one decimal.
+func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/1e6) }
+
+// randomBytes is n deterministic pseudo-random bytes.
+func randomBytes(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	x := seed*0x9E3779B97F4A7C15 + 1
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		b[i] = byte(x)
+	}
+	return b
+}
+
+// isTimeout reports a client timeout (never retried: that is a slow
+// answer, not a closed connection).
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// retried counts the results that were sent twice.
+func retried(rs []result) int {
+	n := 0
+	for _, r := range rs {
+		if r.Retried {
+			n++
+		}
+	}
+	return n
+}
