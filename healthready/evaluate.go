@@ -105,7 +105,7 @@ func (h *HealthReady) evaluate(initial bool) {
 	h.evalMu.Unlock()
 
 	for _, e := range events {
-		h.events.emit(h.ctx, e.name, e.host)
+		h.events.emit(e.name, e.host)
 	}
 	for _, s := range readmitted {
 		for _, o := range s.subscribers() {
@@ -133,13 +133,23 @@ func (h *HealthReady) transition(n *node, to, reason string) {
 // eventEmitter emits Caddy events like the built-in health checker does
 // ("healthy"/"unhealthy" with {"host": addr}). Its zero value emits nothing
 // (a context without a config, as in unit tests).
-type eventEmitter struct{ app *caddyevents.App }
+//
+// Events are emitted from the probe goroutines, which start while Caddy is
+// still provisioning the rest of the config. The provisioning context's
+// module ancestry shares its backing array with the modules loaded after
+// this one (so reading it races with their provisioning and can even name
+// a sibling as the origin); the emitter therefore keeps only the plain
+// context, and its events carry no origin module: subscribe by event name.
+type eventEmitter struct {
+	app *caddyevents.App
+	ctx caddy.Context
+}
 
-func (e eventEmitter) emit(ctx caddy.Context, name, host string) {
+func (e eventEmitter) emit(name, host string) {
 	if e.app == nil {
 		return
 	}
-	e.app.Emit(ctx, name, map[string]any{"host": host})
+	e.app.Emit(e.ctx, name, map[string]any{"host": host})
 }
 
 // loadEvents gets the events app the way reverse_proxy does. A bare
@@ -157,7 +167,7 @@ func loadEvents(ctx caddy.Context, logger *zap.Logger) (em eventEmitter) {
 		return eventEmitter{}
 	}
 	ev, _ := app.(*caddyevents.App)
-	return eventEmitter{app: ev}
+	return eventEmitter{app: ev, ctx: caddy.Context{Context: ctx.Context}}
 }
 
 // splitDial parses a dial address (host:port) the way Caddy does and

@@ -9,6 +9,7 @@ package healthready
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -133,9 +134,9 @@ type HealthReady struct {
 	// upstream list joined with commas.
 	Name string `json:"name,omitempty"`
 
-	ctx    caddy.Context
-	logger *zap.Logger
-	events eventEmitter
+	logger     *zap.Logger
+	countedKey string // replacer key: nodes this request's failures were counted against
+	events     eventEmitter
 
 	nodes  []*node
 	byAddr map[string]*node // normalised dial host:port → node
@@ -237,13 +238,13 @@ func (h *HealthReady) applyDefaults() {
 // Provision validates the config, joins (or starts) the shared probe loops
 // and passive states, and builds the first snapshot.
 func (h *HealthReady) Provision(ctx caddy.Context) error {
-	h.ctx = ctx
 	h.logger = ctx.Logger()
 	h.applyDefaults()
 	if err := h.validate(); err != nil {
 		return err
 	}
 	h.events = loadEvents(ctx, h.logger)
+	h.countedKey = "http.reverse_proxy.healthready." + h.Name + ".counted"
 	h.warnWithoutRetries(ctx)
 
 	h.sem = make(chan struct{}, h.Concurrency)
@@ -414,6 +415,13 @@ func (h *HealthReady) GetUpstreams(*http.Request) ([]*reverseproxy.Upstream, err
 // right after an attempt failed (a dial or transport error, or a response
 // that matched lb_retry_match). The request's replacer then still names
 // the failed attempt's upstream: count the failure against it.
+//
+// A failure counts once per request and node. Caddy also calls ResetCache
+// after an iteration that selected no upstream (and so made no attempt),
+// with the placeholder still naming the earlier failure; counting per
+// request keeps one request's retry loop from ejecting a node on its own,
+// and leaves the placeholder alone for selection policies that read it
+// (session_affinity continues with the next node in the key's order).
 func (h *HealthReady) ResetCache(r *http.Request) error {
 	if h.PassiveFails < 0 || r == nil {
 		return nil
@@ -426,9 +434,12 @@ func (h *HealthReady) ResetCache(r *http.Request) error {
 	if hostport == "" {
 		return nil
 	}
-	// Caddy sets the key again for the next attempt; deleting it keeps an
-	// iteration that selects no upstream from counting the same failure twice.
-	repl.Delete(upstreamHostportKey)
+	counted, _ := repl.Get(h.countedKey)
+	seen, _ := counted.([]string)
+	if slices.Contains(seen, hostport) {
+		return nil
+	}
+	repl.Set(h.countedKey, append(seen, hostport))
 	h.observeFailure(hostport)
 	return nil
 }

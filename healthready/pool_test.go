@@ -118,16 +118,20 @@ func TestPassiveEjectionAndReadmission(t *testing.T) {
 
 	// Backend a now fails probes too, so it can only come back once fixed.
 	a.mode.Store(mode503)
-	require.NoError(t, h.ResetCache(resetCacheReq(a.addr())))
-	assert.Equal(t, []string{a.addr(), b.addr()}, upstreamDials(h), "one failure of two")
 	r := resetCacheReq(a.addr())
 	require.NoError(t, h.ResetCache(r))
-	assert.Equal(t, []string{b.addr()}, upstreamDials(h), "ejected at once")
-	assert.Equal(t, nodeEjected, nodeState(h, 0))
+	assert.Equal(t, []string{a.addr(), b.addr()}, upstreamDials(h), "one failure of two")
 	// A second ResetCache of the same request (an iteration that selected
-	// no upstream) does not count the failure again.
+	// no upstream) does not count the failure again, and the placeholder
+	// that selection policies read stays as Caddy set it.
+	require.NoError(t, h.ResetCache(r))
+	assert.Equal(t, 1, h.view().Nodes[0].PassiveFailures, "one request counts once per node")
+	assert.Equal(t, []string{a.addr(), b.addr()}, upstreamDials(h), "still one failure of two")
 	hp, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer).GetString(upstreamHostportKey)
-	assert.Empty(t, hp)
+	assert.Equal(t, a.addr(), hp)
+	require.NoError(t, h.ResetCache(resetCacheReq(a.addr())))
+	assert.Equal(t, []string{b.addr()}, upstreamDials(h), "ejected at once by a second request")
+	assert.Equal(t, nodeEjected, nodeState(h, 0))
 
 	// Probes fail: it stays out for many intervals.
 	probesAt := a.probes.Load()

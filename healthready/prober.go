@@ -103,6 +103,7 @@ type probeSnapshot struct {
 	Fails       int
 	Last        probeResult
 	Probes      uint64
+	Offline     uint64
 	HasResult   bool
 	histCounts  []uint64
 	histSum     float64
@@ -135,6 +136,7 @@ type prober struct {
 	last       probeResult
 	hasResult  bool
 	probes     uint64
+	offline    uint64      // probes answered with X-Minio-Server-Status
 	passStarts []time.Time // start times of the latest consecutive passes (ring of size rise)
 	passNext   int
 	histCounts []uint64
@@ -295,6 +297,9 @@ func (p *prober) record(res probeResult) {
 	p.last = res
 	p.hasResult = true
 	p.probes++
+	if res.ServerStatus != "" {
+		p.offline++
+	}
 	secs := res.Latency.Seconds()
 	for i, ub := range probeBuckets {
 		if secs <= ub {
@@ -347,7 +352,7 @@ func (p *prober) snapshot() probeSnapshot {
 	defer p.mu.Unlock()
 	return probeSnapshot{
 		State: p.state, Since: p.since, Passes: p.passes, Fails: p.fails,
-		Last: p.last, Probes: p.probes, HasResult: p.hasResult,
+		Last: p.last, Probes: p.probes, Offline: p.offline, HasResult: p.hasResult,
 		histCounts: append([]uint64(nil), p.histCounts...), histSum: p.histSum, histSamples: p.histN,
 	}
 }

@@ -72,6 +72,10 @@ type NodeView struct {
 	LastProbe time.Time `json:"last_probe,omitzero"`
 	// Probes counts finished probes of the target.
 	Probes uint64 `json:"probes"`
+	// OfflineAnswers counts probes answered with an X-Minio-Server-Status
+	// header (a node that is starting or rejoining): each one kept traffic
+	// away from a node whose status code alone said ready.
+	OfflineAnswers uint64 `json:"offline_answers"`
 	// PassiveFailures counts failed attempts within passive_window.
 	PassiveFailures int `json:"passive_failures"`
 	// PassiveEjections counts ejections of this address (process lifetime).
@@ -106,9 +110,10 @@ func (h *HealthReady) view() PoolView {
 			ProbeState:        ps.State.String(),
 			ConsecutivePasses: ps.Passes, ConsecutiveFails: ps.Fails,
 			LastStatus: ps.Last.Status, LastServerStatus: ps.Last.ServerStatus, LastError: ps.Last.Err,
-			LastLatencyMS: float64(ps.Last.Latency) / 1e6,
-			LastProbe:     ps.Last.Start,
-			Probes:        ps.Probes,
+			LastLatencyMS:  float64(ps.Last.Latency) / 1e6,
+			LastProbe:      ps.Last.Start,
+			Probes:         ps.Probes,
+			OfflineAnswers: ps.Offline,
 		}
 		nv.PassiveFailures = n.passive.recentFailures(now, time.Duration(h.PassiveWindow))
 		n.passive.mu.Lock()

@@ -111,6 +111,7 @@ type status struct {
 			Reason           string    `json:"reason"`
 			Probes           uint64    `json:"probes"`
 			LastServerStatus string    `json:"last_server_status"`
+			OfflineAnswers   uint64    `json:"offline_answers"`
 			PassiveEjections uint64    `json:"passive_ejections"`
 		} `json:"nodes"`
 	} `json:"pools"`
