@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -158,4 +160,48 @@ func TestCaddyEndToEnd(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestConcurrentRequests sends requests from many goroutines at once
+// through reverse_proxy + dynamic healthready (run with -race): Caddy
+// provisions the returned upstreams on every request, so the upstream
+// objects must not be shared between requests in flight.
+func TestConcurrentRequests(t *testing.T) {
+	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
+	port, admin := freePort(t), freePort(t)
+	proxy := map[string]any{
+		"handler": "reverse_proxy",
+		"dynamic_upstreams": map[string]any{
+			"source": "healthready", "name": "concurrent",
+			"upstreams": []string{a.addr(), b.addr()},
+			"interval":  int64(40 * time.Millisecond),
+		},
+		"load_balancing": map[string]any{"selection_policy": map[string]any{"policy": "round_robin"}},
+		"health_checks":  map[string]any{"passive": map[string]any{"fail_duration": int64(time.Second), "max_fails": 3}},
+	}
+	startCaddy(t, map[string]any{
+		"admin": map[string]any{"listen": fmt.Sprintf("127.0.0.1:%d", admin)},
+		"apps": map[string]any{"http": map[string]any{
+			"servers": map[string]any{"s3": proxyServer(port, proxy)},
+		}},
+	})
+	c := &http.Client{Timeout: 5 * time.Second}
+	url := fmt.Sprintf("http://127.0.0.1:%d/obj", port)
+	var wg sync.WaitGroup
+	var ok atomic.Int64
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if code, _ := get(t, c, url); code == 200 {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, int64(400), ok.Load())
+	assert.Positive(t, a.traffic.Load())
+	assert.Positive(t, b.traffic.Load())
 }

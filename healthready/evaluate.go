@@ -9,7 +9,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
 )
 
@@ -94,13 +93,13 @@ func (h *HealthReady) evaluate(initial bool) {
 		changed = true
 	}
 	if changed || h.snap.Load() == nil {
-		ups := make([]*reverseproxy.Upstream, 0, len(h.nodes))
+		dials := make([]string, 0, len(h.nodes))
 		for _, n := range h.nodes {
 			if failOpen || n.routable {
-				ups = append(ups, n.up)
+				dials = append(dials, n.dial)
 			}
 		}
-		h.snap.Store(&snapshot{ups: ups, routable: routable, failOpen: failOpen})
+		h.snap.Store(&snapshot{dials: dials, routable: routable, failOpen: failOpen})
 	}
 	h.evalMu.Unlock()
 

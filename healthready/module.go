@@ -159,7 +159,6 @@ type HealthReady struct {
 type node struct {
 	dial    string // as configured
 	addr    string // normalised host:port, as Caddy's {upstream.hostport}
-	up      *reverseproxy.Upstream
 	spec    probeSpec
 	probe   *prober
 	passive *passiveState
@@ -171,9 +170,9 @@ type node struct {
 	reason   string
 }
 
-// snapshot is the immutable answer of GetUpstreams, rebuilt on change only.
+// snapshot is the routable set, rebuilt on change only.
 type snapshot struct {
-	ups      []*reverseproxy.Upstream
+	dials    []string // routable dial addresses in config order
 	routable int
 	failOpen bool
 }
@@ -267,7 +266,6 @@ func (h *HealthReady) Provision(ctx caddy.Context) error {
 		n := &node{
 			dial: dial,
 			addr: addr,
-			up:   &reverseproxy.Upstream{Dial: dial},
 			spec: probeSpec{
 				Scheme: h.Scheme, Addr: probeAddr, Path: h.Path, Method: h.Method,
 				Host: h.Host, Headers: headerKey,
@@ -405,10 +403,23 @@ func (h *HealthReady) validate() error {
 }
 
 // GetUpstreams returns the routable upstreams in config order (or all of
-// them while failing open). It reads a precomputed snapshot and allocates
-// nothing.
+// them while failing open).
+//
+// They are new Upstream values on every call: Caddy provisions what this
+// returns on each request (it writes Host, the circuit breaker and the
+// passive policy into them), so values shared between requests in flight
+// would race, as Caddy's own dynamic sources learned (caddy#5736). Two
+// allocations per request; the per-node state lives in Caddy's global
+// dynamic host table, keyed by the dial address.
 func (h *HealthReady) GetUpstreams(*http.Request) ([]*reverseproxy.Upstream, error) {
-	return h.snap.Load().ups, nil
+	dials := h.snap.Load().dials
+	vals := make([]reverseproxy.Upstream, len(dials))
+	ups := make([]*reverseproxy.Upstream, len(dials))
+	for i, d := range dials {
+		vals[i].Dial = d
+		ups[i] = &vals[i]
+	}
+	return ups, nil
 }
 
 // ResetCache is called by Caddy right before it retries a request, i.e.

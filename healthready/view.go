@@ -80,10 +80,6 @@ type NodeView struct {
 	PassiveFailures int `json:"passive_failures"`
 	// PassiveEjections counts ejections of this address (process lifetime).
 	PassiveEjections uint64 `json:"passive_ejections"`
-	// CaddyFails is Caddy's own passive fail count (max_fails), if any.
-	CaddyFails int `json:"caddy_fails"`
-	// InFlight is the number of requests in flight to the upstream.
-	InFlight int `json:"in_flight"`
 }
 
 // view builds the pool's status.
@@ -119,9 +115,6 @@ func (h *HealthReady) view() PoolView {
 		n.passive.mu.Lock()
 		nv.PassiveEjections = n.passive.ejections
 		n.passive.mu.Unlock()
-		if host := n.up.Host; host != nil {
-			nv.CaddyFails, nv.InFlight = host.Fails(), host.NumRequests()
-		}
 		if n.routable {
 			v.Routable++
 		}

@@ -29,6 +29,9 @@ type logEntry struct {
 	Upstream       string  `json:"upstream"`
 	AffinitySource string  `json:"affinity_source"`
 	AffinityKey    string  `json:"affinity_key"`
+	// Retries is how many attempts failed before the logged one: a retried
+	// request ends on the next node of its key's order, not on its home.
+	Retries int `json:"retries"`
 }
 
 // End is when Caddy logged the request (its end); Start is End - duration.

@@ -56,10 +56,13 @@ func sessionEntries(t *testing.T, e *env, from int64, prefix string) []logEntry 
 }
 
 // keyNodes maps each session to the upstreams that served it (with counts).
+// Retried requests are left out: after a failed first attempt (a stale
+// keep-alive connection, say) the request rightly ends on the next node of
+// the key's order, which says nothing about where the key lives.
 func keyNodes(es []logEntry, keep func(logEntry) bool) map[string]map[string]int {
 	m := map[string]map[string]int{}
 	for _, x := range es {
-		if x.Upstream == "" || !keep(x) {
+		if x.Upstream == "" || x.Retries > 0 || !keep(x) {
 			continue
 		}
 		s := x.SessionID()
@@ -349,8 +352,10 @@ func testHang(t *testing.T, e *env) {
 			stuck++
 		}
 	}
-	if limit := 3*3*time.Second + 3*time.Second; ejectedAt.Sub(stopAt) > limit {
-		t.Errorf("frozen node ejected %s after SIGSTOP, want within fall x interval + timeout + one interval (%s)", ms(ejectedAt.Sub(stopAt)), limit)
+	// The stop lands anywhere in a probe interval, then fall probes must
+	// time out; every interval is jittered by up to +10%.
+	if limit := (3+1)*3*time.Second*11/10 + time.Second; ejectedAt.Sub(stopAt) > limit {
+		t.Errorf("frozen node ejected %s after SIGSTOP, want within (fall+1) x interval x 1.1 (jitter) + timeout (%s)", ms(ejectedAt.Sub(stopAt)), limit)
 	}
 	byMethod := func(rs []result, m string) []result {
 		var out []result

@@ -10,13 +10,15 @@ import (
 )
 
 // volatileHeaders are the response headers whose VALUE differs from one
-// request to the next even against the same node, so two answers can never
-// agree on them. Their names (and exact case) are still compared.
+// request to the next even against the same node, or from one node to
+// another (the proxy may pick another node than the direct client), so two
+// answers need not agree on them. Their names (and exact case) are still compared.
 var volatileHeaders = map[string]string{
 	"Date":                  "the second the answer was made",
 	"X-Amz-Request-Id":      "MinIO's id of this one request",
 	"X-Amz-Id-2":            "the answering node's host id; the proxy may pick another node than the direct client",
 	"X-Ratelimit-Remaining": "free slots of MinIO's request queue at that instant",
+	"X-Ratelimit-Limit":     "the answering node's request queue size, set from its free memory at start; the proxy may pick another node",
 }
 
 // proxyHeaders are added by Caddy's reverse_proxy to every response (and
