@@ -114,7 +114,7 @@ cmd_demo() {
   # The demo itself is Go (internal/demo): it starts the MinIO cluster and
   # Caddy and stops both on Ctrl-C/SIGTERM. It runs as a built binary under
   # exec, so a signal sent to this script reaches it directly.
-  # Options: --check (verify and exit); env DEMO_* (docs/demo.md).
+  # Options: --check (verify and exit); env DEMO_* (README.md, Quick start).
   cmd_minio
   cmd_build
   log "building the demo runner"

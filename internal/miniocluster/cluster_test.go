@@ -158,7 +158,7 @@ func TestNodeStopCont(t *testing.T) {
 
 	// The other nodes still answer their local readiness at once. (Their
 	// /minio/health/cluster* calls wait on the hung peer: logged, not
-	// asserted, see the report in docs/demo.md.)
+	// asserted, see the README, Test harnesses.)
 	r, err := c.Node(0).Probe(ctx, "/minio/health/ready")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, r.Status)

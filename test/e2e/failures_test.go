@@ -643,8 +643,12 @@ func testReload(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 
-	before := e.waitAllReady(t, 30*time.Second)
-	_ = before
+	e.waitAllReady(t, 30*time.Second)
+	// The previous scenario restarted every node: MinIO answers ready
+	// before it accepts writes everywhere (503 SlowDownWrite while its
+	// locks and drives settle). Measure the reload, not that: every key
+	// must take a PUT through Caddy first.
+	waitWritable(t, ls, 60*time.Second)
 	s1, err := e.caddy.Status()
 	if err != nil {
 		t.Fatal(err)
@@ -826,4 +830,22 @@ func offlineAnswers(t *testing.T, c *caddyProc, addr string) uint64 {
 		}
 	}
 	return n
+}
+
+// waitWritable puts every key of ls once through Caddy, retrying a key
+// until MinIO accepts it or the time is up.
+func waitWritable(t *testing.T, ls *loadSet, timeout time.Duration) {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	deadline := time.Now().Add(timeout)
+	for _, ks := range ls.keys {
+		for _, k := range ks {
+			for r := doOp(client, ls, k, http.MethodPut); r.Failed(); r = doOp(client, ls, k, http.MethodPut) {
+				if time.Now().After(deadline) {
+					t.Fatalf("cluster not writable through caddy %s after the previous scenario: %s: %v", timeout, k.Object, errClass(r))
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	}
 }
