@@ -26,7 +26,7 @@ type fakeNode struct {
 }
 
 func (n *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/minio/health/ready" {
+	if strings.HasPrefix(r.URL.Path, "/minio/health/") {
 		return
 	}
 	body, _ := io.ReadAll(r.Body)

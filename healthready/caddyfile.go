@@ -2,6 +2,7 @@ package healthready
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -37,6 +38,13 @@ import (
 func (h *HealthReady) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the source name
 	h.Upstreams = append(h.Upstreams, d.RemainingArgs()...)
+	// Where the plain single-value options go.
+	strOpts := map[string]*string{"path": &h.Path, "host": &h.Host, "tls_server_name": &h.TLSServerName, "name": &h.Name}
+	durOpts := map[string]*caddy.Duration{"interval": &h.Interval, "timeout": &h.Timeout, "passive_window": &h.PassiveWindow}
+	intOpts := map[string]*int{
+		"port": &h.Port, "rise": &h.Rise, "fall": &h.Fall, "concurrency": &h.Concurrency,
+		"expect_status": &h.ExpectStatus, "passive_fails": &h.PassiveFails, "min_ready": &h.MinReady,
+	}
 	for d.NextBlock(0) {
 		opt := d.Val()
 		switch opt {
@@ -57,47 +65,26 @@ func (h *HealthReady) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return err
 			}
-			switch opt {
-			case "path":
-				if !strings.HasPrefix(v, "/") {
-					return d.Errf("path %q: must start with /", v)
-				}
-				h.Path = v
-			case "host":
-				h.Host = v
-			case "tls_server_name":
-				h.TLSServerName = v
-			case "name":
-				h.Name = v
+			if opt == "path" && !strings.HasPrefix(v, "/") {
+				return d.Errf("path %q: must start with /", v)
 			}
+			*strOpts[opt] = v
 		case "method":
-			v, err := oneArg(d, opt)
+			v, err := enumArg(d, opt, strings.ToUpper, http.MethodGet, http.MethodHead)
 			if err != nil {
 				return err
-			}
-			v = strings.ToUpper(v)
-			if v != http.MethodGet && v != http.MethodHead {
-				return d.Errf("method %q: must be GET or HEAD", d.Val())
 			}
 			h.Method = v
 		case "scheme":
-			v, err := oneArg(d, opt)
+			v, err := enumArg(d, opt, strings.ToLower, "http", "https")
 			if err != nil {
 				return err
-			}
-			v = strings.ToLower(v)
-			if v != "http" && v != "https" {
-				return d.Errf("scheme %q: must be http or https", d.Val())
 			}
 			h.Scheme = v
 		case "cluster":
-			v, err := oneArg(d, opt)
+			v, err := enumArg(d, opt, strings.ToLower, "off", "write", "read")
 			if err != nil {
 				return err
-			}
-			v = strings.ToLower(v)
-			if v != "off" && v != "write" && v != "read" {
-				return d.Errf("cluster %q: must be off, write or read", d.Val())
 			}
 			if v == "off" {
 				v = ""
@@ -129,14 +116,7 @@ func (h *HealthReady) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if dur <= 0 {
 				return d.Errf("%s %q: must be positive", opt, v)
 			}
-			switch opt {
-			case "interval":
-				h.Interval = caddy.Duration(dur)
-			case "timeout":
-				h.Timeout = caddy.Duration(dur)
-			case "passive_window":
-				h.PassiveWindow = caddy.Duration(dur)
-			}
+			*durOpts[opt] = caddy.Duration(dur)
 		case "port", "rise", "fall", "concurrency", "expect_status", "passive_fails", "min_ready":
 			v, err := oneArg(d, opt)
 			if err != nil {
@@ -149,22 +129,7 @@ func (h *HealthReady) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := checkIntOption(opt, n); err != "" {
 				return d.Errf("%s %q: %s", opt, v, err)
 			}
-			switch opt {
-			case "port":
-				h.Port = n
-			case "rise":
-				h.Rise = n
-			case "fall":
-				h.Fall = n
-			case "concurrency":
-				h.Concurrency = n
-			case "expect_status":
-				h.ExpectStatus = n
-			case "passive_fails":
-				h.PassiveFails = n
-			case "min_ready":
-				h.MinReady = n
-			}
+			*intOpts[opt] = n
 		default:
 			return d.Errf("unrecognized healthready option %q", opt)
 		}
@@ -200,6 +165,20 @@ func checkIntOption(opt string, n int) string {
 		}
 	}
 	return ""
+}
+
+// enumArg reads the one argument of opt, folded (case), which must be one
+// of allowed; the error names the value as written.
+func enumArg(d *caddyfile.Dispenser, opt string, fold func(string) string, allowed ...string) (string, error) {
+	v, err := oneArg(d, opt)
+	if err != nil {
+		return "", err
+	}
+	if f := fold(v); slices.Contains(allowed, f) {
+		return f, nil
+	}
+	last := len(allowed) - 1
+	return "", d.Errf("%s %q: must be %s or %s", opt, v, strings.Join(allowed[:last], ", "), allowed[last])
 }
 
 // oneArg reads exactly one argument of opt.
