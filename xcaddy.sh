@@ -98,6 +98,8 @@ cmd_test() {
 cmd_bench() {
   log "Go benchmarks: session_affinity vs Caddy's own policies"
   go test -run '^$' -bench . -benchmem -count=1 ./sessionaffinity/ "$@"
+  log "Go benchmarks: healthready (GetUpstreams; proxy vs static upstreams + Caddy's active checks)"
+  go test -run '^$' -bench . -benchmem -benchtime=20000x -count=1 ./healthready/ "$@"
   # The load harness (internal/loadbench): ours vs stock Caddy vs nginx vs
   # HAProxy vs direct, fast Go backends and a 4-node MinIO, on loopback only.
   # Flags of the harness go in LOADBENCH_FLAGS (e.g. "-duration 10s -repeat 5").

@@ -32,7 +32,6 @@ const caddyGlobal = `{
 // proxyTail is what both Caddys share after the upstreams and the policy,
 // taken from examples/Caddyfile.
 const caddyProxyTail = `		lb_retries 2
-		lb_try_duration 5s
 		lb_retry_match {
 			method GET HEAD OPTIONS
 		}
