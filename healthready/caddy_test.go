@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -204,4 +205,76 @@ func TestConcurrentRequests(t *testing.T) {
 	assert.Equal(t, int64(400), ok.Load())
 	assert.Positive(t, a.traffic.Load())
 	assert.Positive(t, b.traffic.Load())
+}
+
+// TestStatusShowsInFlight: a request held by a slow node shows as in
+// flight on the status page, read from Caddy's own per-address counters,
+// and is gone once it finished.
+func TestStatusShowsInFlight(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/minio/health/") {
+			return
+		}
+		<-release
+		_, _ = io.WriteString(w, "slow")
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(free) // runs before slow.Close, which waits for the held request
+	addr := slow.Listener.Addr().String()
+	port, admin := freePort(t), freePort(t)
+	proxy := map[string]any{
+		"handler": "reverse_proxy",
+		"dynamic_upstreams": map[string]any{
+			"source": "healthready", "name": "inflight", "upstreams": []string{addr},
+			"interval": int64(40 * time.Millisecond),
+		},
+	}
+	startCaddy(t, map[string]any{
+		"admin": map[string]any{"listen": fmt.Sprintf("127.0.0.1:%d", admin)},
+		"apps": map[string]any{"http": map[string]any{
+			"servers": map[string]any{"s3": proxyServer(port, proxy)},
+		}},
+	})
+	c := &http.Client{Timeout: 5 * time.Second}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	inFlight := func() int {
+		_, body := get(t, c, base+"/upstream/health/?format=json")
+		var doc struct {
+			Pools []struct {
+				Name  string
+				Nodes []struct {
+					InFlight int `json:"in_flight"`
+				}
+			}
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &doc), body)
+		for _, p := range doc.Pools {
+			if p.Name == "inflight" {
+				return p.Nodes[0].InFlight
+			}
+		}
+		return -1
+	}
+	eventually(t, 3*time.Second, func() bool { return inFlight() == 0 }, "pool listed, nothing in flight")
+
+	done := make(chan string, 1)
+	go func() {
+		resp, err := c.Get(base + "/obj")
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}()
+	eventually(t, 3*time.Second, func() bool { return inFlight() == 1 }, "the held request in flight")
+	_, text := get(t, c, base+"/upstream/health/")
+	assert.Contains(t, text, "in flight 1")
+	free()
+	assert.Equal(t, "slow", <-done)
+	eventually(t, 3*time.Second, func() bool { return inFlight() == 0 }, "back to 0 after the response")
 }

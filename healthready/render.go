@@ -58,6 +58,12 @@ func renderText(views []PoolView) string {
 			if n.PassiveFailures > 0 {
 				extra = append(extra, fmt.Sprintf("passive failures %d", n.PassiveFailures))
 			}
+			if n.InFlight > 0 {
+				extra = append(extra, fmt.Sprintf("in flight %d", n.InFlight))
+			}
+			if n.CaddyFails > 0 {
+				extra = append(extra, fmt.Sprintf("caddy fails %d", n.CaddyFails))
+			}
 			if n.OfflineAnswers > 0 {
 				extra = append(extra, fmt.Sprintf("offline answers %d", n.OfflineAnswers))
 			}
@@ -113,12 +119,12 @@ tr.unknown td:first-child{border-left:4px solid #7a8394}
 {{with .Cluster}}{{if eq .Quorum "ok"}}<span class="badge ok">{{.Gate}} quorum ok</span>{{else if eq .Quorum "lost"}}<span class="badge bad">{{.Gate}} quorum LOST</span>{{else}}<span class="badge unk">{{.Gate}} quorum unknown</span>{{end}}{{end}}
 <span class="sub" style="margin:0">{{.Probe.Method}} {{.Probe.Scheme}}://…{{.Probe.Path}} every {{.Probe.IntervalMS}} ms, rise {{.Probe.Rise}} fall {{.Probe.Fall}}</span>
 </div>
-<div class="wrap"><table><tr><th>node</th><th>state</th><th>since</th><th>passes</th><th>fails</th><th>last status</th><th>latency</th><th>passive</th><th>offline answers</th><th>reason</th></tr>
+<div class="wrap"><table><tr><th>node</th><th>state</th><th>since</th><th>passes</th><th>fails</th><th>last status</th><th>latency</th><th>in flight</th><th>passive</th><th>caddy fails</th><th>offline answers</th><th>reason</th></tr>
 {{range .Nodes}}<tr class="{{.State}}"><td class="mono">{{.Upstream}}{{if ne .Probe .Upstream}}<div class="small">probe {{.Probe}}</div>{{end}}</td>
 <td>{{if eq .State "ready"}}<span class="badge ok">ready</span>{{else if eq .State "unknown"}}<span class="badge unk">unknown</span>{{else if eq .State "ejected"}}<span class="badge bad">ejected</span>{{else}}<span class="badge bad">not ready</span>{{end}}</td>
 <td>{{ago .Since}}</td><td>{{.ConsecutivePasses}}</td><td>{{.ConsecutiveFails}}</td>
 <td>{{if .LastStatus}}{{.LastStatus}}{{else}}-{{end}}{{if .LastServerStatus}} <span class="badge warn">{{.LastServerStatus}}</span>{{end}}</td>
-<td>{{ms .LastLatencyMS}}</td><td>{{.PassiveFailures}}</td><td>{{.OfflineAnswers}}</td>
+<td>{{ms .LastLatencyMS}}</td><td>{{.InFlight}}</td><td>{{.PassiveFailures}}</td><td>{{.CaddyFails}}</td><td>{{.OfflineAnswers}}</td>
 <td class="reason">{{.Reason}}</td></tr>
 {{end}}</table></div></div>
 {{else}}<p>No healthready pools.</p>{{end}}

@@ -76,6 +76,12 @@ type NodeView struct {
 	// header (a node that is starting or rejoining): each one kept traffic
 	// away from a node whose status code alone said ready.
 	OfflineAnswers uint64 `json:"offline_answers"`
+	// InFlight is the number of requests in flight to the upstream, as
+	// Caddy counts them (all sites proxying to this dial address).
+	InFlight int `json:"in_flight"`
+	// CaddyFails is Caddy's own passive fail count for the address
+	// (counted only when reverse_proxy sets fail_duration).
+	CaddyFails int `json:"caddy_fails"`
 	// PassiveFailures counts failed attempts within passive_window.
 	PassiveFailures int `json:"passive_failures"`
 	// PassiveEjections counts ejections of this address (process lifetime).
@@ -96,6 +102,7 @@ func (h *HealthReady) view() PoolView {
 		},
 		Nodes: make([]NodeView, 0, len(h.nodes)),
 	}
+	hosts := caddyHosts()
 	h.evalMu.Lock()
 	v.FailOpen, v.FailOpenSince = h.failOpen, h.failOpenSince
 	for _, n := range h.nodes {
@@ -111,6 +118,8 @@ func (h *HealthReady) view() PoolView {
 			Probes:         ps.Probes,
 			OfflineAnswers: ps.Offline,
 		}
+		c := hosts[n.dial]
+		nv.InFlight, nv.CaddyFails = c.InFlight, c.Fails
 		nv.PassiveFailures = n.passive.recentFailures(now, time.Duration(h.PassiveWindow))
 		n.passive.mu.Lock()
 		nv.PassiveEjections = n.passive.ejections
