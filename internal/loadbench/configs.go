@@ -41,6 +41,7 @@ const caddyProxyTail = `		lb_retries 2
 		transport http {
 			keepalive 60s
 			keepalive_idle_conns_per_host 32
+			expect_continue_timeout 1s
 		}
 `
 

@@ -158,6 +158,7 @@ http://:{{.Port}} {
 			transport http {
 				keepalive 60s
 				keepalive_idle_conns_per_host 32
+				expect_continue_timeout 1s
 			}
 		}
 	}
