@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -42,10 +43,22 @@ func randomBytes(t *testing.T, n int) []byte {
 	return b
 }
 
+// put writes an object, retrying MinIO's 503 SlowDown* answers (S3's
+// "retry later": a cluster that has just lost or regained a node can
+// refuse writes for a few seconds) for at most 30 s, as S3 SDKs do.
 func put(t *testing.T, ctx context.Context, mc *minio.Client, bucket, key string, data []byte) {
 	t.Helper()
-	_, err := mc.PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
-	require.NoError(t, err, "put %s/%s via %s", bucket, key, mc.EndpointURL().Host)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := mc.PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
+		if err == nil {
+			return
+		}
+		if !strings.HasPrefix(minio.ToErrorResponse(err).Code, "SlowDown") || time.Now().After(deadline) {
+			require.NoError(t, err, "put %s/%s via %s", bucket, key, mc.EndpointURL().Host)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 func get(ctx context.Context, mc *minio.Client, bucket, key string) ([]byte, error) {

@@ -1,6 +1,7 @@
 package miniocluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -201,7 +202,40 @@ func (n *Node) signal(sig syscall.Signal, paused bool) error {
 		return fmt.Errorf("miniocluster: %v node %d: %w", sig, n.index+1, err)
 	}
 	n.paused = paused
+	if sig == syscall.SIGSTOP {
+		// Signal delivery is asynchronous: return once every thread of
+		// the process is stopped, so a caller's next request cannot be
+		// served by a thread that had not stopped yet.
+		return waitStopped(n.cmd.Process.Pid, 2*time.Second)
+	}
 	return nil
+}
+
+// waitStopped polls /proc until every thread of pid is in state T
+// (stopped), bounded by timeout.
+func waitStopped(pid int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		if err != nil || len(tasks) == 0 {
+			return fmt.Errorf("miniocluster: reading the threads of pid %d: %v", pid, err)
+		}
+		stopped := 0
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			// the state follows the command name in parentheses
+			if i := bytes.LastIndexByte(b, ')'); err == nil && i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+				stopped++
+			}
+		}
+		if stopped == len(tasks) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("miniocluster: pid %d: %d of %d threads stopped after %s", pid, stopped, len(tasks), timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Restart kills the node if it runs, starts it again on the same ports and
