@@ -53,6 +53,35 @@ func proxyServer(port int, proxy map[string]any) map[string]any {
 	}
 }
 
+// startProxy runs proxy behind the status page in an in-process Caddy on
+// free ports; it returns the site's base URL and the admin port.
+func startProxy(t testing.TB, proxy map[string]any) (base string, admin int) {
+	t.Helper()
+	port := freePort(t)
+	admin = freePort(t)
+	startCaddy(t, map[string]any{
+		"admin": map[string]any{"listen": fmt.Sprintf("127.0.0.1:%d", admin)},
+		"apps": map[string]any{"http": map[string]any{
+			"servers": map[string]any{"s3": proxyServer(port, proxy)},
+		}},
+	})
+	return fmt.Sprintf("http://127.0.0.1:%d", port), admin
+}
+
+// poolNode reads node i of the named pool from the status page's JSON.
+func poolNode(t testing.TB, c *http.Client, base, pool string, i int) (NodeView, bool) {
+	t.Helper()
+	_, body := get(t, c, base+"/upstream/health/?format=json")
+	var doc statusDoc
+	require.NoError(t, json.Unmarshal([]byte(body), &doc), body)
+	for _, p := range doc.Pools {
+		if p.Name == pool {
+			return p.Nodes[i], true
+		}
+	}
+	return NodeView{}, false
+}
+
 func get(t testing.TB, c *http.Client, url string) (int, string) {
 	t.Helper()
 	resp, err := c.Get(url)
@@ -69,7 +98,6 @@ func get(t testing.TB, c *http.Client, url string) (int, string) {
 // probes, and the metrics show on the admin /metrics endpoint.
 func TestCaddyEndToEnd(t *testing.T) {
 	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
-	port, admin := freePort(t), freePort(t)
 	proxy := map[string]any{
 		"handler": "reverse_proxy",
 		"dynamic_upstreams": map[string]any{
@@ -86,22 +114,11 @@ func TestCaddyEndToEnd(t *testing.T) {
 			},
 		},
 	}
-	startCaddy(t, map[string]any{
-		"admin": map[string]any{"listen": fmt.Sprintf("127.0.0.1:%d", admin)},
-		"apps": map[string]any{"http": map[string]any{
-			"servers": map[string]any{"s3": proxyServer(port, proxy)},
-		}},
-	})
+	base, admin := startProxy(t, proxy)
 	c := &http.Client{Timeout: 5 * time.Second}
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	state := func(i int) string {
-		_, body := get(t, c, base+"/upstream/health/?format=json")
-		var doc statusDoc
-		require.NoError(t, json.Unmarshal([]byte(body), &doc))
-		for _, p := range doc.Pools {
-			if p.Name == "e2e" {
-				return p.Nodes[i].State
-			}
+		if n, ok := poolNode(t, c, base, "e2e", i); ok {
+			return n.State
 		}
 		return "missing"
 	}
@@ -169,7 +186,6 @@ func TestCaddyEndToEnd(t *testing.T) {
 // objects must not be shared between requests in flight.
 func TestConcurrentRequests(t *testing.T) {
 	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
-	port, admin := freePort(t), freePort(t)
 	proxy := map[string]any{
 		"handler": "reverse_proxy",
 		"dynamic_upstreams": map[string]any{
@@ -180,14 +196,9 @@ func TestConcurrentRequests(t *testing.T) {
 		"load_balancing": map[string]any{"selection_policy": map[string]any{"policy": "round_robin"}},
 		"health_checks":  map[string]any{"passive": map[string]any{"fail_duration": int64(time.Second), "max_fails": 3}},
 	}
-	startCaddy(t, map[string]any{
-		"admin": map[string]any{"listen": fmt.Sprintf("127.0.0.1:%d", admin)},
-		"apps": map[string]any{"http": map[string]any{
-			"servers": map[string]any{"s3": proxyServer(port, proxy)},
-		}},
-	})
+	base, _ := startProxy(t, proxy)
 	c := &http.Client{Timeout: 5 * time.Second}
-	url := fmt.Sprintf("http://127.0.0.1:%d/obj", port)
+	url := base + "/obj"
 	var wg sync.WaitGroup
 	var ok atomic.Int64
 	for range 8 {
@@ -224,7 +235,6 @@ func TestStatusShowsInFlight(t *testing.T) {
 	t.Cleanup(slow.Close)
 	t.Cleanup(free) // runs before slow.Close, which waits for the held request
 	addr := slow.Listener.Addr().String()
-	port, admin := freePort(t), freePort(t)
 	proxy := map[string]any{
 		"handler": "reverse_proxy",
 		"dynamic_upstreams": map[string]any{
@@ -232,29 +242,11 @@ func TestStatusShowsInFlight(t *testing.T) {
 			"interval": int64(40 * time.Millisecond),
 		},
 	}
-	startCaddy(t, map[string]any{
-		"admin": map[string]any{"listen": fmt.Sprintf("127.0.0.1:%d", admin)},
-		"apps": map[string]any{"http": map[string]any{
-			"servers": map[string]any{"s3": proxyServer(port, proxy)},
-		}},
-	})
+	base, _ := startProxy(t, proxy)
 	c := &http.Client{Timeout: 5 * time.Second}
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	inFlight := func() int {
-		_, body := get(t, c, base+"/upstream/health/?format=json")
-		var doc struct {
-			Pools []struct {
-				Name  string
-				Nodes []struct {
-					InFlight int `json:"in_flight"`
-				}
-			}
-		}
-		require.NoError(t, json.Unmarshal([]byte(body), &doc), body)
-		for _, p := range doc.Pools {
-			if p.Name == "inflight" {
-				return p.Nodes[0].InFlight
-			}
+		if n, ok := poolNode(t, c, base, "inflight", 0); ok {
+			return n.InFlight
 		}
 		return -1
 	}

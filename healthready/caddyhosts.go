@@ -1,9 +1,10 @@
 package healthready
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 )
@@ -14,14 +15,9 @@ type caddyHostCounts struct {
 	Fails    int
 }
 
-// caddyHosts reads Caddy's per-address upstream counters (requests in
-// flight, passive max_fails count) through Caddy's own admin handler for
-// GET /reverse_proxy/upstreams, called in process (no network, no admin
-// endpoint needed). For dynamic upstreams this is the only public view of
-// them: Caddy keeps the counters in its dynamic-host table, keyed by dial
-// address, and the Upstream values healthready returns are per request.
-// On any error it returns nil and the status page shows no counts.
-func caddyHosts() map[string]caddyHostCounts {
+// upstreamsHandler is Caddy's own admin handler for
+// GET /reverse_proxy/upstreams, looked up once (nil if Caddy has none).
+var upstreamsHandler = sync.OnceValue(func() caddy.AdminHandler {
 	info, err := caddy.GetModule("admin.api.reverse_proxy")
 	if err != nil {
 		return nil
@@ -31,54 +27,46 @@ func caddyHosts() map[string]caddyHostCounts {
 		return nil
 	}
 	for _, route := range router.Routes() {
-		if route.Pattern != "/reverse_proxy/upstreams" {
-			continue
+		if route.Pattern == "/reverse_proxy/upstreams" {
+			return route.Handler
 		}
-		req, err := http.NewRequest(http.MethodGet, route.Pattern, nil)
-		if err != nil {
-			return nil
-		}
-		var w bufferWriter
-		if route.Handler.ServeHTTP(&w, req) != nil || (w.status != 0 && w.status != http.StatusOK) {
-			return nil
-		}
-		var list []struct {
-			Address     string `json:"address"`
-			NumRequests int    `json:"num_requests"`
-			Fails       int    `json:"fails"`
-		}
-		if json.Unmarshal(w.body.Bytes(), &list) != nil {
-			return nil
-		}
-		// An address can be listed more than once: Caddy reports its
-		// dynamic-host entry and, separately, its global in-flight count
-		// for the same requests. The largest value is the one to show.
-		out := make(map[string]caddyHostCounts, len(list))
-		for _, u := range list {
-			c := out[u.Address]
-			c.InFlight = max(c.InFlight, u.NumRequests)
-			c.Fails = max(c.Fails, u.Fails)
-			out[u.Address] = c
-		}
-		return out
 	}
 	return nil
-}
+})
 
-// bufferWriter is the smallest http.ResponseWriter that keeps the body.
-type bufferWriter struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (w *bufferWriter) Header() http.Header {
-	if w.header == nil {
-		w.header = make(http.Header)
+// caddyHosts reads Caddy's per-address upstream counters (requests in
+// flight, passive max_fails count) through Caddy's own admin handler for
+// GET /reverse_proxy/upstreams, called in process (no network, no admin
+// endpoint needed). For dynamic upstreams this is the only public view of
+// them: Caddy keeps the counters in its dynamic-host table, keyed by dial
+// address, and the Upstream values healthready returns are per request.
+// On any error it returns nil and the status page shows no counts.
+func caddyHosts() map[string]caddyHostCounts {
+	handler := upstreamsHandler()
+	if handler == nil {
+		return nil
 	}
-	return w.header
+	rec := httptest.NewRecorder()
+	if handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/reverse_proxy/upstreams", nil)) != nil || rec.Code != http.StatusOK {
+		return nil
+	}
+	var list []struct {
+		Address     string `json:"address"`
+		NumRequests int    `json:"num_requests"`
+		Fails       int    `json:"fails"`
+	}
+	if json.Unmarshal(rec.Body.Bytes(), &list) != nil {
+		return nil
+	}
+	// An address can be listed more than once: Caddy reports its
+	// dynamic-host entry and, separately, its global in-flight count for
+	// the same requests. The largest value is the one to show.
+	out := make(map[string]caddyHostCounts, len(list))
+	for _, u := range list {
+		c := out[u.Address]
+		c.InFlight = max(c.InFlight, u.NumRequests)
+		c.Fails = max(c.Fails, u.Fails)
+		out[u.Address] = c
+	}
+	return out
 }
-
-func (w *bufferWriter) Write(b []byte) (int, error) { return w.body.Write(b) }
-
-func (w *bufferWriter) WriteHeader(status int) { w.status = status }

@@ -53,7 +53,7 @@ func (collector) Collect(ch chan<- prometheus.Metric) {
 	hists := make(map[string]*hist)
 	seenSpec := make(map[probeSpec]bool)
 	for _, h := range pools {
-		v := h.view()
+		v := h.view(nil)
 		fo := 0.0
 		if v.FailOpen {
 			fo = 1

@@ -46,7 +46,7 @@ func TestMinIOSemantics(t *testing.T) {
 			cfg.Interval = caddy.Duration(time.Hour) // the first probe only
 			h := provision(t, cfg)
 			eventually(t, 2*time.Second, func() bool { return nodeState(h, 0) != nodeUnknown }, "first probe")
-			v := h.view()
+			v := h.view(nil)
 			assert.Equal(t, tt.wantState, v.Nodes[0].State)
 			assert.Contains(t, v.Nodes[0].Reason, tt.wantWhy)
 			if tt.wantState == nodeReady {
@@ -125,7 +125,7 @@ func TestPassiveEjectionAndReadmission(t *testing.T) {
 	// no upstream) does not count the failure again, and the placeholder
 	// that selection policies read stays as Caddy set it.
 	require.NoError(t, h.ResetCache(r))
-	assert.Equal(t, 1, h.view().Nodes[0].PassiveFailures, "one request counts once per node")
+	assert.Equal(t, 1, h.view(nil).Nodes[0].PassiveFailures, "one request counts once per node")
 	assert.Equal(t, []string{a.addr(), b.addr()}, upstreamDials(h), "still one failure of two")
 	hp, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer).GetString(upstreamHostportKey)
 	assert.Equal(t, a.addr(), hp)
@@ -165,7 +165,7 @@ func TestPassiveIsPerDialAddress(t *testing.T) {
 	assert.Equal(t, nodeReady, nodeState(s3pool, 0), "the S3 port is not ejected")
 	// With one node ejected the console pool fails open (min_ready 1).
 	assert.Equal(t, []string{console.addr()}, upstreamDials(consolePool))
-	assert.True(t, consolePool.view().FailOpen)
+	assert.True(t, consolePool.view(nil).FailOpen)
 }
 
 // TestFailOpen: below min_ready routable nodes every upstream is returned.
@@ -175,19 +175,19 @@ func TestFailOpen(t *testing.T) {
 	cfg.MinReady = 2
 	cfg.Rise, cfg.Fall = 1, 1
 	h := provision(t, cfg)
-	eventually(t, 2*time.Second, func() bool { return h.view().Nodes[2].State == nodeReady }, "ready")
+	eventually(t, 2*time.Second, func() bool { return h.view(nil).Nodes[2].State == nodeReady }, "ready")
 
 	a.mode.Store(mode503)
 	eventually(t, 2*time.Second, func() bool { return nodeState(h, 0) == nodeNotReady }, "a down")
 	assert.Equal(t, []string{b.addr(), c.addr()}, upstreamDials(h))
-	assert.False(t, h.view().FailOpen)
+	assert.False(t, h.view(nil).FailOpen)
 
 	b.mode.Store(modeOffline)
-	eventually(t, 2*time.Second, func() bool { return h.view().FailOpen }, "fail open")
+	eventually(t, 2*time.Second, func() bool { return h.view(nil).FailOpen }, "fail open")
 	assert.Equal(t, []string{a.addr(), b.addr(), c.addr()}, upstreamDials(h), "all upstreams while failing open")
 
 	b.mode.Store(modeOK)
-	eventually(t, 2*time.Second, func() bool { return !h.view().FailOpen }, "leaves fail-open")
+	eventually(t, 2*time.Second, func() bool { return !h.view(nil).FailOpen }, "leaves fail-open")
 	assert.Equal(t, []string{b.addr(), c.addr()}, upstreamDials(h))
 }
 
@@ -301,12 +301,12 @@ func TestClusterGate(t *testing.T) {
 	cfg := fastPool("cluster", a.addr(), b.addr())
 	cfg.Cluster = "write"
 	h := provision(t, cfg)
-	eventually(t, 2*time.Second, func() bool { v := h.view(); return v.Cluster.Quorum == quorumOK }, "quorum ok")
-	assert.True(t, h.view().Ready)
+	eventually(t, 2*time.Second, func() bool { v := h.view(nil); return v.Cluster.Quorum == quorumOK }, "quorum ok")
+	assert.True(t, h.view(nil).Ready)
 	a.cluster.Store(http.StatusServiceUnavailable)
 	b.cluster.Store(http.StatusServiceUnavailable)
-	eventually(t, 2*time.Second, func() bool { return h.view().Cluster.Quorum == quorumLost }, "quorum lost")
-	v := h.view()
+	eventually(t, 2*time.Second, func() bool { return h.view(nil).Cluster.Quorum == quorumLost }, "quorum lost")
+	v := h.view(nil)
 	assert.False(t, v.Ready)
 	assert.Equal(t, 2, v.Routable)
 	assert.Equal(t, []string{a.addr(), b.addr()}, upstreamDials(h), "routing unchanged")

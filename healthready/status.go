@@ -74,9 +74,13 @@ func (s StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddy
 			fmt.Errorf("format %q: want text, json, html or ready", r.URL.Query().Get("format")))
 	}
 	pools := currentPools(s.Pool)
+	var hosts map[string]caddyHostCounts
+	if format != "ready" {
+		hosts = caddyHosts()
+	}
 	views := make([]PoolView, 0, len(pools))
 	for _, h := range pools {
-		views = append(views, h.view())
+		views = append(views, h.view(hosts))
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	switch format {

@@ -88,8 +88,11 @@ type NodeView struct {
 	PassiveEjections uint64 `json:"passive_ejections"`
 }
 
-// view builds the pool's status.
-func (h *HealthReady) view() PoolView {
+// view builds the pool's status. hosts are Caddy's per-address counters
+// (caddyHosts), read once per status page for all pools; nil leaves
+// in_flight and caddy_fails at 0 (metrics and the readiness answer do not
+// show them).
+func (h *HealthReady) view(hosts map[string]caddyHostCounts) PoolView {
 	now := time.Now()
 	v := PoolView{
 		Name:     h.Name,
@@ -102,7 +105,6 @@ func (h *HealthReady) view() PoolView {
 		},
 		Nodes: make([]NodeView, 0, len(h.nodes)),
 	}
-	hosts := caddyHosts()
 	h.evalMu.Lock()
 	v.FailOpen, v.FailOpenSince = h.failOpen, h.failOpenSince
 	for _, n := range h.nodes {

@@ -208,22 +208,12 @@ func check(ctx context.Context, c *miniocluster.Cluster, s3, console, admin stri
 		return fmt.Errorf("make bucket %s: %w", bucket, err)
 	}
 	data := bytes.Repeat([]byte("caddy-minio-lb demo\n"), 50000) // 1 MB
-	// A cluster that has just started can answer ready and still refuse
-	// writes for a few seconds (503 SlowDownWrite while its drives and
-	// locks settle): retry that answer, bounded by ctx.
-	for {
+	// A cluster that has just started can refuse writes for a moment.
+	if err := miniocluster.RetrySlowDown(ctx, func() error {
 		_, err := mc.PutObject(ctx, bucket, "check.txt", bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
-		if err == nil {
-			break
-		}
-		if !strings.HasPrefix(minio.ToErrorResponse(err).Code, "SlowDown") || ctx.Err() != nil {
-			return fmt.Errorf("put: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("put: %w", err)
-		case <-time.After(250 * time.Millisecond):
-		}
+		return err
+	}); err != nil {
+		return fmt.Errorf("put: %w", err)
 	}
 	o, err := mc.GetObject(ctx, bucket, "check.txt", minio.GetObjectOptions{})
 	if err != nil {

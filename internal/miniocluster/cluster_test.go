@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -43,22 +42,17 @@ func randomBytes(t *testing.T, n int) []byte {
 	return b
 }
 
-// put writes an object, retrying MinIO's 503 SlowDown* answers (S3's
-// "retry later": a cluster that has just lost or regained a node can
-// refuse writes for a few seconds) for at most 30 s, as S3 SDKs do.
+// put writes an object, retrying MinIO's SlowDown answers for at most
+// 30 s (miniocluster.RetrySlowDown).
 func put(t *testing.T, ctx context.Context, mc *minio.Client, bucket, key string, data []byte) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := miniocluster.RetrySlowDown(rctx, func() error {
 		_, err := mc.PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
-		if err == nil {
-			return
-		}
-		if !strings.HasPrefix(minio.ToErrorResponse(err).Code, "SlowDown") || time.Now().After(deadline) {
-			require.NoError(t, err, "put %s/%s via %s", bucket, key, mc.EndpointURL().Host)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return err
+	})
+	require.NoError(t, err, "put %s/%s via %s", bucket, key, mc.EndpointURL().Host)
 }
 
 func get(ctx context.Context, mc *minio.Client, bucket, key string) ([]byte, error) {

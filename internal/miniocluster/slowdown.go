@@ -1,0 +1,28 @@
+package miniocluster
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// RetrySlowDown runs op until it returns anything but MinIO's 503
+// SlowDown* answer (S3's "retry later"), or ctx ends. A cluster that has
+// just started, or just lost or regained a node, answers ready and can
+// still refuse writes for a few seconds while its drives and locks
+// settle; S3 SDKs retry this answer, and so do the harness's own checks.
+func RetrySlowDown(ctx context.Context, op func() error) error {
+	for {
+		err := op()
+		if err == nil || !strings.HasPrefix(minio.ToErrorResponse(err).Code, "SlowDown") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
