@@ -212,6 +212,10 @@ func startLoad(ls *loadSet, cfg loadConfig) *load {
 	return l
 }
 
+// maxResends bounds the resends of a PUT whose reused connection was
+// closed under it (minio-go retries up to 10 times, the AWS SDKs 3).
+const maxResends = 3
+
 // doOp sends one request and checks what a client would: the status, and
 // for GET that the bytes are the uploaded ones.
 func doOp(client *http.Client, ls *loadSet, k loadKey, op string) result {
@@ -237,7 +241,11 @@ func doOp(client *http.Client, ls *loadSet, k loadKey, op string) result {
 		// before any answer: the server may close an idle connection
 		// just as the client writes on it (caddy reload does, for every
 		// idle one). Go's transport does this itself for GET and HEAD
-		// but not for PUT. Counted in result.Retried.
+		// but not for PUT. The resend may pick another idle connection
+		// the old config is closing, so the rule is Go's own: resend
+		// while the failed connection was a reused one (bounded, as the
+		// SDKs' retry counts are); a fresh connection that fails is a
+		// failure. Counted in result.Retried.
 		var reused bool
 		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
 		req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
@@ -245,7 +253,7 @@ func doOp(client *http.Client, ls *loadSet, k loadKey, op string) result {
 		if err == nil {
 			break
 		}
-		if attempt == 0 && op == http.MethodPut && reused && !isTimeout(err) {
+		if attempt < maxResends && op == http.MethodPut && reused && !isTimeout(err) {
 			r.Retried = true
 			continue
 		}
