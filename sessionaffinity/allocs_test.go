@@ -38,7 +38,7 @@ func TestSelectDoesNotAllocate(t *testing.T) {
 			p := provisioned(t, &SessionAffinitySelection{Salt: "s", Sources: tc.sources, Weights: tc.weights, BoundedLoad: tc.bounded})
 			r := benchRequest(tc.target)
 			if tc.retry {
-				replacerOf(r).Set(placeholderPrevUpstream, p.Select(pool, r, nil).Dial)
+				markAttempt(r, p.Select(pool, r, nil).Dial)
 			}
 			allocs := testing.AllocsPerRun(200, func() {
 				if p.Select(pool, r, nil) == nil {

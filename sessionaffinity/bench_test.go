@@ -61,7 +61,8 @@ func benchCases(b *testing.B) []benchCase {
 		{name: "fingerprint", policy: ours(Source{Type: "fingerprint"}), req: benchRequest(noID)},
 		{name: "retry", policy: ours(), req: benchRequest(object), prep: func(pool reverseproxy.UpstreamPool, r *http.Request) {
 			p := provisioned(b, &SessionAffinitySelection{Salt: "bench-salt"})
-			replacerOf(r).Set(placeholderPrevUpstream, p.Select(pool, r, nil).Dial)
+			clearAttempts(r) // -count > 1 runs prep again on the same request
+			markAttempt(r, p.Select(pool, r, nil).Dial)
 		}},
 	}
 }

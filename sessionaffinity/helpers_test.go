@@ -54,9 +54,18 @@ func caddyRequest(method, target, clientIP string, header http.Header) *http.Req
 	return r
 }
 
-// replacerOf returns the request's replacer.
-func replacerOf(r *http.Request) *caddy.Replacer {
-	return r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+// markAttempt records, as Caddy's proxy loop does when it sends an attempt,
+// that r was proxied to dial: the hostport placeholder and the request URL's
+// host (directRequest). The next Select is then a retry.
+func markAttempt(r *http.Request, dial string) {
+	replacerOf(r).Set(placeholderPrevUpstream, dial)
+	r.URL.Host = dial
+}
+
+// clearAttempts makes r a first attempt again.
+func clearAttempts(r *http.Request) {
+	replacerOf(r).Delete(placeholderPrevUpstream)
+	r.URL.Host = ""
 }
 
 // rendezvousOrder returns the pool's dial addresses in the key's order, by
@@ -64,8 +73,7 @@ func replacerOf(r *http.Request) *caddy.Replacer {
 // upstream, as Caddy's retries do.
 func rendezvousOrder(t testing.TB, p *SessionAffinitySelection, pool reverseproxy.UpstreamPool, r *http.Request) []string {
 	t.Helper()
-	repl := replacerOf(r)
-	defer repl.Delete(placeholderPrevUpstream)
+	defer clearAttempts(r)
 	var order []string
 	for range pool {
 		up := p.Select(pool, r, nil)
@@ -73,7 +81,7 @@ func rendezvousOrder(t testing.TB, p *SessionAffinitySelection, pool reverseprox
 			break
 		}
 		order = append(order, up.Dial)
-		repl.Set(placeholderPrevUpstream, up.Dial)
+		markAttempt(r, up.Dial)
 	}
 	return order
 }

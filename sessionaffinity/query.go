@@ -11,27 +11,19 @@ import "strings"
 func findQuery(raw string, names []string, fold bool) (string, int) {
 	val, idx := "", -1
 	for len(raw) > 0 && idx != 0 {
-		// the name is short: find its end by hand; values can be long
-		// (signatures, credentials): skip them with IndexByte
-		i := 0
-		for i < len(raw) && raw[i] != '=' && raw[i] != '&' {
-			i++
-		}
-		k := raw[:i]
-		if i == len(raw) || raw[i] == '&' { // no value
-			raw = raw[min(i+1, len(raw)):]
-			continue
-		}
-		raw = raw[i+1:]
-		v := raw
+		// split off one parameter, then its name; both with IndexByte,
+		// which skips long values (signatures, credentials) fast
+		kv := raw
 		if j := strings.IndexByte(raw, '&'); j >= 0 {
-			v, raw = raw[:j], raw[j+1:]
+			kv, raw = raw[:j], raw[j+1:]
 		} else {
 			raw = ""
 		}
-		if v == "" {
+		i := strings.IndexByte(kv, '=')
+		if i < 0 || i == len(kv)-1 { // no value, or an empty one
 			continue
 		}
+		k, v := kv[:i], kv[i+1:]
 		limit := len(names)
 		if idx >= 0 {
 			limit = idx

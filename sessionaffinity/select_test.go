@@ -129,14 +129,14 @@ func TestRetriesWalkTheRendezvousOrder(t *testing.T) {
 				assert.ElementsMatch(t, a, order, "every node once, none twice")
 
 				// After all attempts, nothing is left to try.
-				replacerOf(r).Set(placeholderPrevUpstream, order[5])
+				markAttempt(r, order[5])
 				assert.Nil(t, p.Select(pool, r, nil))
 
 				// The first pick without a previous attempt is order[0];
 				// after order[0] failed, order[1], as nginx's next upstream.
-				replacerOf(r).Delete(placeholderPrevUpstream)
+				clearAttempts(r)
 				assert.Equal(t, order[0], p.Select(pool, r, nil).Dial)
-				replacerOf(r).Set(placeholderPrevUpstream, order[0])
+				markAttempt(r, order[0])
 				assert.Equal(t, order[1], p.Select(pool, r, nil).Dial)
 
 				// The failed node has left the pool (a dynamic source
@@ -145,7 +145,7 @@ func TestRetriesWalkTheRendezvousOrder(t *testing.T) {
 				assert.Equal(t, order[1], p.Select(without, r, nil).Dial)
 
 				// The key's second node failed and is gone: third.
-				replacerOf(r).Set(placeholderPrevUpstream, order[1])
+				markAttempt(r, order[1])
 				without = newPool(slices.DeleteFunc(slices.Clone(a), func(s string) bool { return s == order[1] })...)
 				assert.Equal(t, order[2], p.Select(without, r, nil).Dial)
 			}
@@ -158,6 +158,24 @@ func TestRetriesWalkTheRendezvousOrder(t *testing.T) {
 type fakeLoad map[string]int
 
 func (f fakeLoad) of(up *reverseproxy.Upstream) int { return f[up.Dial] }
+
+// A hostport placeholder left by another reverse_proxy earlier in the route
+// (its own clone of the request, its own pool) is not a failed attempt of
+// this proxy: Caddy's fresh clone has an empty URL host, so the key's first
+// node is picked, not the one after the stale address.
+func TestStalePlaceholderIsNotAnAttempt(t *testing.T) {
+	a := addrs(6)
+	p := provisioned(t, &SessionAffinitySelection{Salt: "s"})
+	pool := newPool(a...)
+	for _, id := range randomIDs(20) {
+		r := sessionReq(id)
+		order := rendezvousOrder(t, p, pool, r)
+		replacerOf(r).Set(placeholderPrevUpstream, order[0])
+		assert.Equal(t, order[0], p.Select(pool, r, nil).Dial, "stale placeholder, first attempt")
+		r.URL.Host = order[0] // Caddy sent the attempt to order[0]
+		assert.Equal(t, order[1], p.Select(pool, r, nil).Dial, "retry after order[0]")
+	}
+}
 
 func TestBoundedLoad(t *testing.T) {
 	const factor, nodes, reqs = 1.25, 6, 600
