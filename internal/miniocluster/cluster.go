@@ -29,7 +29,7 @@ type Cluster struct {
 const startAttempts = 3
 
 // Start starts the cluster and, unless opt.NoWait, waits until every node is
-// ready. ctx bounds only the start and the wait; the processes run until
+// ready and takes writes (WaitWritable). ctx bounds only the start and the wait; the processes run until
 // Stop (or until this process dies). On error nothing is left running.
 func Start(ctx context.Context, opt Options) (*Cluster, error) {
 	opt, err := opt.withDefaults()
@@ -143,7 +143,10 @@ func (c *Cluster) launchAll(ctx context.Context) error {
 	if c.opt.NoWait {
 		return nil
 	}
-	return c.WaitReady(ctx)
+	if err := c.WaitReady(ctx); err != nil {
+		return err
+	}
+	return c.WaitWritable(ctx)
 }
 
 // portInUse reports whether a node failed because its port was taken.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -91,10 +92,24 @@ func TestClusterServesKillsAndRestarts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "3", hc.Header.Get("X-Minio-Write-Quorum"), "4 drives, EC:2: write quorum 3")
 
-	// Written through node 1, the object is readable through every node.
-	data := randomBytes(t, 3<<20)
+	// Start waited until the cluster takes writes (WaitWritable): the
+	// first write through every node succeeds without a retry, and the
+	// probe bucket is gone.
 	mc1 := client(t, c, c.Node(0).S3Addr())
 	require.NoError(t, mc1.MakeBucket(ctx, "harness", minio.MakeBucketOptions{}))
+	for _, n := range c.Nodes() {
+		key := fmt.Sprintf("first-write-node%d", n.Index()+1)
+		_, err := client(t, c, n.S3Addr()).PutObject(ctx, "harness", key, bytes.NewReader([]byte(key)), int64(len(key)), minio.PutObjectOptions{})
+		require.NoError(t, err, "first write through node %d right after Start", n.Index()+1)
+	}
+	buckets, err := mc1.ListBuckets(ctx)
+	require.NoError(t, err)
+	for _, b := range buckets {
+		assert.Equal(t, "harness", b.Name, "only the test's own bucket")
+	}
+
+	// Written through node 1, the object is readable through every node.
+	data := randomBytes(t, 3<<20)
 	put(t, ctx, mc1, "harness", "obj", data)
 	for _, n := range c.Nodes() {
 		got, err := get(ctx, client(t, c, n.S3Addr()), "harness", "obj")

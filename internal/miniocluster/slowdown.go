@@ -2,21 +2,24 @@ package miniocluster
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 )
 
-// RetrySlowDown runs op until it returns anything but MinIO's 503
-// SlowDown* answer (S3's "retry later"), or ctx ends. A cluster that has
-// just started, or just lost or regained a node, answers ready and can
-// still refuse writes for a few seconds while its drives and locks
-// settle; S3 SDKs retry this answer, and so do the harness's own checks.
+// RetrySlowDown runs op until it returns anything but a 503 answer
+// (MinIO's SlowDown*, S3's "retry later"), or ctx ends; then it returns
+// the last error. A cluster that has just started, or just lost or
+// regained a node, answers ready and can still refuse writes for a few
+// seconds while its drives and locks settle; S3 SDKs retry this answer,
+// and so do the harness's own checks.
 func RetrySlowDown(ctx context.Context, op func() error) error {
 	for {
 		err := op()
-		if err == nil || !strings.HasPrefix(minio.ToErrorResponse(err).Code, "SlowDown") {
+		resp := minio.ToErrorResponse(err)
+		if err == nil || (resp.StatusCode != http.StatusServiceUnavailable && !strings.HasPrefix(resp.Code, "SlowDown")) {
 			return err
 		}
 		select {
