@@ -10,10 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/minio-lb/caddy-minio-lb/internal/miniocluster"
 )
 
 // Kind names a target of the comparison.
@@ -83,14 +86,15 @@ func (p *Proxy) Pid() int { return p.cmd.Process.Pid }
 // Output is what the process printed so far (first MiB).
 func (p *Proxy) Output() string { return p.out.String() }
 
-// FreeAddr returns a loopback address with a port that was free a moment ago.
+// FreeAddr returns a loopback address with a port that was free a moment
+// ago, outside the ephemeral range (miniocluster.FreePorts), so the load's
+// own outgoing connections cannot take it before the proxy binds it.
 func FreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := miniocluster.FreePorts(1)
 	if err != nil {
 		return "", err
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p[0])), nil
 }
 
 // StartProxy writes the config of kind for sites into a fresh directory

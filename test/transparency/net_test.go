@@ -2,10 +2,11 @@ package transparency
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/minio-lb/caddy-minio-lb/internal/miniocluster"
 )
 
 // Root credentials of the MinIO cluster under test (loopback only).
@@ -15,15 +16,16 @@ const (
 	region    = "us-east-1"
 )
 
-// freePort returns a loopback TCP port nobody listens on right now.
+// freePort returns a loopback TCP port nobody listens on right now, outside
+// the ephemeral range (miniocluster.FreePorts: the cluster's own outgoing
+// connections cannot take it before Caddy binds it).
 func freePort(tb testing.TB) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := miniocluster.FreePorts(1)
 	if err != nil {
 		tb.Fatalf("no free loopback port: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p[0]
 }
 
 // waitReady polls url until it answers 200 without MinIO's
