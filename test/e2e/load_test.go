@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
+	"os"
 	"sort"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,7 +60,7 @@ type result struct {
 	Dur     time.Duration
 	Status  int
 	Err     error
-	Retried bool // a PUT sent again after its reused connection was closed under it
+	Retried bool // a PUT sent again after its connection was closed under it
 }
 
 func (r result) Failed() bool {
@@ -212,8 +214,8 @@ func startLoad(ls *loadSet, cfg loadConfig) *load {
 	return l
 }
 
-// maxResends bounds the resends of a PUT whose reused connection was
-// closed under it (minio-go retries up to 10 times, the AWS SDKs 3).
+// maxResends bounds the resends of a PUT whose connection was closed under
+// it (minio-go retries up to 10 times, the AWS SDKs 3).
 const maxResends = 3
 
 // doOp sends one request and checks what a client would: the status, and
@@ -237,23 +239,23 @@ func doOp(client *http.Client, ls *loadSet, k loadKey, op string) result {
 			return r
 		}
 		// Like the S3 SDKs (minio-go, the AWS SDKs, boto3), send a PUT
-		// again when a reused keep-alive connection was closed under it
-		// before any answer: the server may close an idle connection
-		// just as the client writes on it (caddy reload does, for every
-		// idle one). Go's transport does this itself for GET and HEAD
-		// but not for PUT. The resend may pick another idle connection
-		// the old config is closing, so the rule is Go's own: resend
-		// while the failed connection was a reused one (bounded, as the
-		// SDKs' retry counts are); a fresh connection that fails is a
-		// failure. Counted in result.Retried.
-		var reused bool
-		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
-		req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+		// again when its connection was closed under it (reset, broken
+		// pipe, EOF before any answer). caddy reload closes every idle
+		// keep-alive connection, and one may be closed just as the client
+		// writes on it; the resend may then pick another one being
+		// closed, or get a fresh connection whose source port the kernel
+		// hands out again while the server still holds the old one in
+		// TIME_WAIT (seen: a broken pipe on a new connection with the
+		// closed one's port). Go's transport resends GET and HEAD itself
+		// in the first case, never PUT. Bounded like the SDKs' retry
+		// counts. A refused connection (nothing listening: Caddy down or
+		// between listeners) and a timeout are failures, never resent.
+		// Counted in result.Retried.
 		resp, err = client.Do(req)
 		if err == nil {
 			break
 		}
-		if attempt < maxResends && op == http.MethodPut && reused && !isTimeout(err) {
+		if attempt < maxResends && op == http.MethodPut && connClosedUnder(err) {
 			r.Retried = true
 			continue
 		}
@@ -346,6 +348,17 @@ func randomBytes(n int, seed uint64) []byte {
 	return b
 }
 
+// connClosedUnder reports an error of a connection the server closed while
+// the request was being sent or before any answer came: a reset, a broken
+// pipe or an EOF. Refused connections and timeouts are not.
+func connClosedUnder(err error) bool {
+	if isTimeout(err) || errors.Is(err, syscall.ECONNREFUSED) {
+		return false
+	}
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 // isTimeout reports a client timeout (never retried: that is a slow
 // answer, not a closed connection).
 func isTimeout(err error) bool {
@@ -362,4 +375,32 @@ func retried(rs []result) int {
 		}
 	}
 	return n
+}
+
+// TestConnClosedUnder pins which client errors the load resends: only a
+// connection closed under the request, never a refusal or a timeout.
+func TestConnClosedUnder(t *testing.T) {
+	opErr := func(err error) error {
+		return &url.Error{Op: "Put", URL: "http://127.0.0.1:1/x", Err: &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", err)}}
+	}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"reset", opErr(syscall.ECONNRESET), true},
+		{"broken pipe", opErr(syscall.EPIPE), true},
+		{"EOF", &url.Error{Op: "Put", URL: "u", Err: io.EOF}, true},
+		{"unexpected EOF", &url.Error{Op: "Put", URL: "u", Err: io.ErrUnexpectedEOF}, true},
+		{"refused", opErr(syscall.ECONNREFUSED), false},
+		{"timeout", &url.Error{Op: "Put", URL: "u", Err: context.DeadlineExceeded}, false},
+		{"other", errors.New("status 503"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := connClosedUnder(tt.err); got != tt.want {
+				t.Errorf("connClosedUnder(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
 }
