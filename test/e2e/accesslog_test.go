@@ -32,7 +32,15 @@ type logEntry struct {
 	// Retries is how many attempts failed before the logged one: a retried
 	// request ends on the next node of its key's order, not on its home.
 	Retries int `json:"retries"`
+	// UpstreamDurationMs is set once Caddy got a response from an
+	// upstream; nil when every attempt failed at the transport level
+	// (refused, reset, EOF).
+	UpstreamDurationMs *float64 `json:"upstream_duration_ms"`
 }
+
+// Answered reports whether an upstream answered the request (a status
+// line came back), as opposed to Caddy's own 502 for a transport failure.
+func (e logEntry) Answered() bool { return e.UpstreamDurationMs != nil }
 
 // End is when Caddy logged the request (its end); Start is End - duration.
 func (e logEntry) End() time.Time {
