@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -350,13 +351,17 @@ func randomBytes(n int, seed uint64) []byte {
 
 // connClosedUnder reports an error of a connection the server closed while
 // the request was being sent or before any answer came: a reset, a broken
-// pipe or an EOF. Refused connections and timeouts are not.
+// pipe, an EOF, or Go's "server closed idle connection". Refused
+// connections and timeouts are not.
 func connClosedUnder(err error) bool {
 	if isTimeout(err) || errors.Is(err, syscall.ECONNREFUSED) {
 		return false
 	}
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		// net/http's unexported errServerClosedIdle: the idle connection
+		// read EOF before the request went out (Go resends GET/HEAD then)
+		strings.Contains(err.Error(), "http: server closed idle connection")
 }
 
 // isTimeout reports a client timeout (never retried: that is a slow
@@ -392,6 +397,7 @@ func TestConnClosedUnder(t *testing.T) {
 		{"broken pipe", opErr(syscall.EPIPE), true},
 		{"EOF", &url.Error{Op: "Put", URL: "u", Err: io.EOF}, true},
 		{"unexpected EOF", &url.Error{Op: "Put", URL: "u", Err: io.ErrUnexpectedEOF}, true},
+		{"server closed idle connection", &url.Error{Op: "Put", URL: "u", Err: errors.New("http: server closed idle connection")}, true},
 		{"refused", opErr(syscall.ECONNREFUSED), false},
 		{"timeout", &url.Error{Op: "Put", URL: "u", Err: context.DeadlineExceeded}, false},
 		{"other", errors.New("status 503"), false},
