@@ -48,7 +48,7 @@ func (s *SessionAffinitySelection) Select(pool reverseproxy.UpstreamPool, r *htt
 	up := s.pick(pool, key, prev)
 
 	if s.Placeholders || s.responseHeader != "" {
-		s.report(replacerOf(r), w, label, key)
+		s.report(r, w, label, key)
 	}
 	return up
 }
@@ -178,12 +178,15 @@ func (s *SessionAffinitySelection) load(up *reverseproxy.Upstream) int {
 }
 
 // report sets the placeholders and the response header; formatting the key
-// hash allocates, which is why both are off by default.
-func (s *SessionAffinitySelection) report(repl *caddy.Replacer, w http.ResponseWriter, label any, key uint64) {
+// hash allocates, which is why both are off by default. The replacer is
+// looked up only for the placeholders.
+func (s *SessionAffinitySelection) report(r *http.Request, w http.ResponseWriter, label any, key uint64) {
 	hex := keyHashHex(key)
-	if s.Placeholders && repl != nil {
-		repl.Set(placeholderSource, label)
-		repl.Set(placeholderKeyHash, hex)
+	if s.Placeholders {
+		if repl := replacerOf(r); repl != nil {
+			repl.Set(placeholderSource, label)
+			repl.Set(placeholderKeyHash, hex)
+		}
 	}
 	if s.responseHeader != "" && w != nil {
 		w.Header()[s.responseHeader] = []string{hex}

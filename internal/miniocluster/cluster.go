@@ -29,8 +29,9 @@ type Cluster struct {
 const startAttempts = 3
 
 // Start starts the cluster and, unless opt.NoWait, waits until every node is
-// ready and takes writes (WaitWritable). ctx bounds only the start and the wait; the processes run until
-// Stop (or until this process dies). On error nothing is left running.
+// ready and takes writes (WaitWritable). ctx bounds only the start and the
+// wait; the processes run until Stop (or until this process dies). On error
+// nothing is left running.
 func Start(ctx context.Context, opt Options) (*Cluster, error) {
 	opt, err := opt.withDefaults()
 	if err != nil {

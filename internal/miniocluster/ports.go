@@ -32,9 +32,15 @@ func FreePorts(n int) ([]int, error) {
 		}
 	}()
 	ports := make([]int, 0, n)
-	candidates := nonEphemeralPorts()
-	for tries := 0; len(ports) < n && tries < 50*n && len(candidates) > 0; tries++ {
-		p := candidates[rand.IntN(len(candidates))]
+	lo, hi, ok := ephemeralRange()
+	// ports lowestPickedPort..lo-1 and hi+1..65535, numbered 0..room-1
+	below := max(lo-lowestPickedPort, 0)
+	room := below + max(65535-max(hi, lowestPickedPort-1), 0)
+	for tries := 0; ok && room > 0 && len(ports) < n && tries < 50*n; tries++ {
+		p := lowestPickedPort + rand.IntN(room)
+		if p >= lowestPickedPort+below {
+			p = max(hi, lowestPickedPort-1) + 1 + (p - lowestPickedPort - below)
+		}
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
 			continue // taken (or just picked): try another
@@ -53,24 +59,14 @@ func FreePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// nonEphemeralPorts lists the ports from lowestPickedPort to 65535 that lie
-// outside the kernel's ephemeral range, or nil when it cannot be read.
-func nonEphemeralPorts() []int {
+// ephemeralRange reads the kernel's ephemeral port range; ok is false when
+// it cannot be read.
+func ephemeralRange() (lo, hi int, ok bool) {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
-		return nil
+		return 0, 0, false
 	}
-	lo, hi, ok := parsePortRange(string(b))
-	if !ok {
-		return nil
-	}
-	var out []int
-	for p := lowestPickedPort; p <= 65535; p++ {
-		if p < lo || p > hi {
-			out = append(out, p)
-		}
-	}
-	return out
+	return parsePortRange(string(b))
 }
 
 // parsePortRange parses ip_local_port_range ("32768\t60999\n").
