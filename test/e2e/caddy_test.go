@@ -16,19 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minio-lb/caddy-minio-lb/internal/caddyproc"
-	"github.com/minio-lb/caddy-minio-lb/internal/miniocluster"
+	"github.com/minio-lb/caddy-minio-lb/test/internal/caddyproc"
+	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
 )
 
-// repoRoot is the module root (this package is test/e2e).
-func repoRoot(tb testing.TB) string {
-	tb.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return root
-}
+// repoRoot is the repository root (examples/ lives there).
+func repoRoot(tb testing.TB) string { return caddyproc.RepoRootT(tb) }
 
 // caddyProc is the custom Caddy (internal/caddyproc: $CADDY_BIN, default
 // bin/caddy from `./xcaddy.sh build`, no fallback build: the point is to

@@ -9,11 +9,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/minio-lb/caddy-minio-lb/test/internal/caddyproc"
 )
 
 // Module IDs of caddy-minio-lb that the S3 site of examples/Caddyfile uses.
@@ -25,41 +26,9 @@ const (
 	modS3HeaderCase    = "http.handlers.s3_header_case"
 )
 
-var (
-	caddyBinOnce sync.Once
-	caddyBinPath string
-	caddyBinErr  error
-)
-
-// caddyBin returns $CADDY_BIN (bin/caddy from ./xcaddy.sh build) or, when it
-// is not set, builds ./testcaddy (the same modules) into a temporary file
-// once per test binary.
-func caddyBin(tb testing.TB) string {
-	tb.Helper()
-	caddyBinOnce.Do(func() {
-		if b := os.Getenv("CADDY_BIN"); b != "" {
-			if _, err := os.Stat(b); err != nil {
-				caddyBinErr = fmt.Errorf("CADDY_BIN=%q: %v (run ./xcaddy.sh build)", b, err)
-			}
-			caddyBinPath = b
-			return
-		}
-		dir, err := os.MkdirTemp("", "transparency-caddy-")
-		if err != nil {
-			caddyBinErr = err
-			return
-		}
-		caddyBinPath = filepath.Join(dir, "caddy")
-		out, err := exec.Command("go", "build", "-o", caddyBinPath, "./testcaddy").CombinedOutput()
-		if err != nil {
-			caddyBinErr = fmt.Errorf("go build ./testcaddy: %v\n%s", err, out)
-		}
-	})
-	if caddyBinErr != nil {
-		tb.Fatal(caddyBinErr)
-	}
-	return caddyBinPath
-}
+// caddyBin is the custom Caddy of ./xcaddy.sh build ($CADDY_BIN, default
+// bin/caddy).
+func caddyBin(tb testing.TB) string { return caddyproc.BinaryT(tb) }
 
 // proxyFeatures says which caddy-minio-lb modules the proxy config uses.
 type proxyFeatures struct {

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/minio-lb/caddy-minio-lb/internal/miniocluster"
+	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
 )
 
 // env is MinIO plus the two proxies in front of it.

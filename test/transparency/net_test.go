@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minio-lb/caddy-minio-lb/internal/miniocluster"
+	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
 )
 
 // Root credentials of the MinIO cluster under test (loopback only).

@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/minio-lb/caddy-minio-lb/internal/miniocluster"
+	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
 )
 
 // Kind names a target of the comparison.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -119,4 +120,28 @@ func checkBinary(path string) error {
 		return fmt.Errorf("caddyproc: %s is not an executable file (set CADDY_BIN or rebuild with `%s`)", path, BuildHint)
 	}
 	return nil
+}
+
+// RepoRootT is RepoRoot for tests: the repository root, or a fatal error.
+// It is the one place the test module finds the repository (examples/,
+// bin/caddy).
+func RepoRootT(tb testing.TB) string {
+	tb.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return root
+}
+
+// BinaryT is DefaultBinary for tests: the custom caddy, or a fatal error
+// naming the command that builds it. Nothing falls back to another build:
+// the tests run the binary users run.
+func BinaryT(tb testing.TB) string {
+	tb.Helper()
+	bin := DefaultBinary()
+	if err := checkBinary(bin); err != nil {
+		tb.Fatal(err)
+	}
+	return bin
 }

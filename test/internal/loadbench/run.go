@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/minio-lb/caddy-minio-lb/internal/miniocluster"
+	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
 )
 
 // Options of one harness run. The zero value of a field means its default.

@@ -12,7 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/minio-lb/caddy-minio-lb/internal/demo"
+	"github.com/minio-lb/caddy-minio-lb/test/internal/demo"
 )
 
 func main() {

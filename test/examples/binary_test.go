@@ -1,4 +1,4 @@
-package caddyfile
+package examples
 
 import (
 	"os"
@@ -8,21 +8,13 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/minio-lb/caddy-minio-lb/test/internal/caddyproc"
 )
 
 // caddyBin is the custom Caddy that ./xcaddy.sh build makes (env CADDY_BIN,
 // default bin/caddy).
-func caddyBin(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("CADDY_BIN")
-	if bin == "" {
-		bin = filepath.Join(repoRoot(t), "bin", "caddy")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("no caddy binary at %s (%v): run ./xcaddy.sh build", bin, err)
-	}
-	return bin
-}
+func caddyBin(t testing.TB) string { return caddyproc.BinaryT(t) }
 
 // runCaddy runs the binary from the repository root with the demo
 // environment and returns its stdout; stderr goes into the failure message.
@@ -61,6 +53,6 @@ func TestBinaryValidatesExamples(t *testing.T) {
 	runCaddy(t, "validate", "--config", "examples/caddy.json")
 
 	adapted := runCaddy(t, "adapt", "--config", "examples/Caddyfile", "--adapter", "caddyfile")
-	want := normalize(t, readFile(t, filepath.Join(repoRoot(t), "examples", "caddy.json")))
-	require.Equal(t, want, normalize(t, adapted), "`caddy adapt` of examples/Caddyfile differs from examples/caddy.json")
+	want := readFile(t, filepath.Join(repoRoot(t), "examples", "caddy.json"))
+	require.JSONEq(t, string(want), string(adapted), "`caddy adapt` of examples/Caddyfile differs from examples/caddy.json")
 }

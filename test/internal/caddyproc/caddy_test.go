@@ -19,8 +19,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/minio-lb/caddy-minio-lb/internal/caddyproc"
-	"github.com/minio-lb/caddy-minio-lb/internal/miniocluster"
+	"github.com/minio-lb/caddy-minio-lb/test/internal/caddyproc"
+	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
 )
 
 func freePorts(t *testing.T, n int) []int {

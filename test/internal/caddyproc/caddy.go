@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minio-lb/caddy-minio-lb/internal/miniocluster"
+	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
 )
 
 // Caddy is a running caddy process.

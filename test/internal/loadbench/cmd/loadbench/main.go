@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/minio-lb/caddy-minio-lb/internal/loadbench"
+	"github.com/minio-lb/caddy-minio-lb/test/internal/loadbench"
 )
 
 func main() {

@@ -17,8 +17,8 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
-	"github.com/minio-lb/caddy-minio-lb/internal/caddyproc"
-	"github.com/minio-lb/caddy-minio-lb/internal/miniocluster"
+	"github.com/minio-lb/caddy-minio-lb/test/internal/caddyproc"
+	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
 )
 
 // Run starts the cluster and Caddy, prints the endpoints to out, and then

@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/minio-lb/caddy-minio-lb/internal/demo"
+	"github.com/minio-lb/caddy-minio-lb/test/internal/demo"
 )
 
 // autoEnv runs the demo on free ports so it never collides with a demo
