@@ -25,26 +25,38 @@ func codeLines(text string) []string {
 	return out
 }
 
+// fencedBlocks returns the bodies of the fenced code blocks of a Markdown
+// text whose info string is lang.
+func fencedBlocks(doc, lang string) []string {
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)```"+regexp.QuoteMeta(lang)+"\n(.*?)```").FindAllStringSubmatch(doc, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
 // TestDocsQuoteTheExample: the global block and both site blocks quoted in
-// README.md are the ones in examples/Caddyfile (comments aside), so
-// the documentation cannot drift from the file the tests run.
+// docs/configuration.md are the ones in examples/Caddyfile (comments
+// aside), so the documentation cannot drift from the file the tests run.
 func TestDocsQuoteTheExample(t *testing.T) {
-	doc := string(readFile(t, filepath.Join(repoRoot(t), "README.md")))
-	// Only the Configuration section quotes the example; other sections
-	// have small illustrative sites of their own.
-	start, end := strings.Index(doc, "\n## Configuration\n"), strings.Index(doc, "\n## High availability\n")
-	require.True(t, start >= 0 && end > start, "README.md has no Configuration section before High availability")
-	doc = doc[start:end]
+	doc := string(readFile(t, filepath.Join(repoRoot(t), "docs", "configuration.md")))
 	example := strings.Join(codeLines(string(readFile(t, filepath.Join(repoRoot(t), "examples", "Caddyfile")))), "\n")
-	blocks := regexp.MustCompile("(?s)```caddyfile\n(.*?)```").FindAllStringSubmatch(doc, -1)
 	quoted := 0
-	for _, b := range blocks {
-		body := b[1]
+	for _, body := range fencedBlocks(doc, "caddyfile") {
 		if !strings.HasPrefix(body, "{\n") && !strings.HasPrefix(body, "http://") {
 			continue // syntax reference, not a quote
 		}
 		quoted++
-		require.Contains(t, example, strings.Join(codeLines(body), "\n"), "README.md quotes a block that is not in examples/Caddyfile:\n%s", body)
+		require.Contains(t, example, strings.Join(codeLines(body), "\n"), "docs/configuration.md quotes a block that is not in examples/Caddyfile:\n%s", body)
 	}
 	require.Equal(t, 3, quoted, "the global block and the two sites")
+}
+
+// TestReadmeCaddyfileAdapts: the minimal Caddyfile of README.md adapts
+// without warnings and loads.
+func TestReadmeCaddyfileAdapts(t *testing.T) {
+	doc := string(readFile(t, filepath.Join(repoRoot(t), "README.md")))
+	blocks := fencedBlocks(doc, "caddyfile")
+	require.NotEmpty(t, blocks, "README.md has no caddyfile block")
+	validate(t, adapt(t, []byte(blocks[0]), "Caddyfile"))
 }
