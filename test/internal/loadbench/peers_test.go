@@ -80,4 +80,3 @@ func TestHAProxyConfPassesHAProxyC(t *testing.T) {
 	_, err = exec.Command(HAProxyBin, "-c", "-f", path).CombinedOutput()
 	assert.Error(t, err, "haproxy -c must refuse a broken config")
 }
-
