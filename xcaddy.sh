@@ -141,7 +141,7 @@ cmd_demo() {
   # The demo itself is Go (test/internal/demo): it starts the MinIO cluster and
   # Caddy and stops both on Ctrl-C/SIGTERM. It runs as a built binary under
   # exec, so a signal sent to this script reaches it directly.
-  # Options: --check (verify and exit); env DEMO_* (README.md, Quick start).
+  # Options: --check (verify and exit); env DEMO_* (docs/demo.md).
   cmd_minio
   cmd_build
   log "building the demo runner"
