@@ -2,13 +2,8 @@ package healthready
 
 import (
 	"fmt"
-	"net"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"go.uber.org/zap"
 )
 
@@ -127,74 +122,4 @@ func (h *HealthReady) transition(n *node, to, reason string) {
 	} else {
 		h.logger.Warn("node state changed", fields...)
 	}
-}
-
-// eventEmitter emits Caddy events like the built-in health checker does
-// ("healthy"/"unhealthy" with {"host": addr}). Its zero value emits nothing
-// (a context without a config, as in unit tests).
-//
-// Events are emitted from the probe goroutines, which start while Caddy is
-// still provisioning the rest of the config. The provisioning context's
-// module ancestry shares its backing array with the modules loaded after
-// this one (so reading it races with their provisioning and can even name
-// a sibling as the origin); the emitter therefore keeps only the plain
-// context, and its events carry no origin module: subscribe by event name.
-type eventEmitter struct {
-	app *caddyevents.App
-	ctx caddy.Context
-}
-
-func (e eventEmitter) emit(name, host string) {
-	if e.app == nil {
-		return
-	}
-	e.app.Emit(e.ctx, name, map[string]any{"host": host})
-}
-
-// loadEvents gets the events app the way reverse_proxy does. A bare
-// context (unit tests) has no config to load it from; ctx.App would then
-// panic, so that case is caught and events are off.
-func loadEvents(ctx caddy.Context, logger *zap.Logger) (em eventEmitter) {
-	defer func() {
-		if recover() != nil {
-			em = eventEmitter{}
-		}
-	}()
-	app, err := ctx.App("events")
-	if err != nil {
-		logger.Warn("events app unavailable; healthy/unhealthy events are off", zap.Error(err))
-		return eventEmitter{}
-	}
-	ev, _ := app.(*caddyevents.App)
-	return eventEmitter{app: ev, ctx: caddy.Context{Context: ctx.Context}}
-}
-
-// splitDial parses a dial address (host:port) the way Caddy does and
-// returns it normalised as Caddy's {http.reverse_proxy.upstream.hostport},
-// plus its host.
-func splitDial(dial string) (addr, host string, err error) {
-	if strings.Contains(dial, "://") {
-		return "", "", fmt.Errorf("want a dial address host:port, not a URL")
-	}
-	if strings.Contains(dial, "{") {
-		return "", "", fmt.Errorf("placeholders are not supported")
-	}
-	na, err := caddy.ParseNetworkAddress(dial)
-	if err != nil {
-		return "", "", err
-	}
-	if na.IsUnixNetwork() || na.IsFdNetwork() {
-		return "", "", fmt.Errorf("only TCP addresses can be probed")
-	}
-	if na.PortRangeSize() != 1 || na.StartPort == 0 {
-		return "", "", fmt.Errorf("need exactly one port")
-	}
-	if na.Host == "" {
-		return "", "", fmt.Errorf("need a host")
-	}
-	return na.JoinHostPort(0), na.Host, nil
-}
-
-func joinHostPort(host string, port int) string {
-	return net.JoinHostPort(host, strconv.Itoa(port))
 }

@@ -3,11 +3,13 @@ package healthready
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -88,9 +90,9 @@ func (r probeResult) reason() string {
 	case r.Err != "":
 		return "error: " + r.Err
 	case r.ServerStatus != "":
-		return "status " + itoa(r.Status) + ", " + minioStatusHeader + ": " + r.ServerStatus
+		return "status " + strconv.Itoa(r.Status) + ", " + minioStatusHeader + ": " + r.ServerStatus
 	case r.Status != 0:
-		return "status " + itoa(r.Status)
+		return "status " + strconv.Itoa(r.Status)
 	}
 	return ""
 }
@@ -278,7 +280,7 @@ func (p *prober) do() probeResult {
 // shortErr keeps the part of a client error that says what happened.
 func shortErr(err error) string {
 	var ne net.Error
-	if errorsAs(err, &ne) && ne.Timeout() {
+	if errors.As(err, &ne) && ne.Timeout() {
 		return "timeout"
 	}
 	s := err.Error()
