@@ -116,13 +116,15 @@ func TestCaddyEndToEnd(t *testing.T) {
 	}
 	base, admin := startProxy(t, proxy)
 	c := &http.Client{Timeout: 5 * time.Second}
+	// state reads node i's state from the status page's JSON.
 	state := func(i int) string {
 		if n, ok := poolNode(t, c, base, "e2e", i); ok {
 			return n.State
 		}
 		return "missing"
 	}
-	eventually(t, 3*time.Second, func() bool { return state(0) == nodeReady && state(1) == nodeReady }, "both ready")
+	ready, ejected := nodeReady.String(), nodeEjected.String()
+	eventually(t, 3*time.Second, func() bool { return state(0) == ready && state(1) == ready }, "both ready")
 	code, body := get(t, c, base+"/upstream/health/ready")
 	assert.Equal(t, 200, code, body)
 
@@ -137,7 +139,7 @@ func TestCaddyEndToEnd(t *testing.T) {
 	code, body = get(t, c, base+"/obj")
 	assert.Equal(t, 200, code)
 	assert.Equal(t, "node b", body)
-	assert.Equal(t, nodeEjected, state(0))
+	assert.Equal(t, ejected, state(0))
 	trafficA := a.traffic.Load()
 	for range 10 {
 		_, body = get(t, c, base+"/obj")
@@ -148,7 +150,7 @@ func TestCaddyEndToEnd(t *testing.T) {
 	// fixed: back after rise good probes
 	a.bad.Store(false)
 	a.mode.Store(modeOK)
-	eventually(t, 3*time.Second, func() bool { return state(0) == nodeReady }, "a readmitted")
+	eventually(t, 3*time.Second, func() bool { return state(0) == ready }, "a readmitted")
 	_, body = get(t, c, base+"/obj")
 	assert.Equal(t, "node a", body)
 
@@ -157,7 +159,7 @@ func TestCaddyEndToEnd(t *testing.T) {
 	code, body = get(t, c, base+"/obj")
 	assert.Equal(t, 200, code)
 	assert.Equal(t, "node b", body)
-	assert.Equal(t, nodeEjected, state(0))
+	assert.Equal(t, ejected, state(0))
 
 	// metrics on the admin endpoint
 	_, metrics := get(t, c, fmt.Sprintf("http://127.0.0.1:%d/metrics", admin))

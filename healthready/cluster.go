@@ -86,21 +86,13 @@ func (g *clusterGate) run(wg *sync.WaitGroup, stop <-chan struct{}) {
 
 // check probes one ready node (rotating among them).
 func (g *clusterGate) check(ctx context.Context) {
-	var target *node
-	g.h.evalMu.Lock()
-	var ready []*node
-	for _, n := range g.h.nodes {
-		if n.state == nodeReady {
-			ready = append(ready, n)
-		}
-	}
-	g.h.evalMu.Unlock()
+	ready := g.h.readyNodes()
 	if len(ready) == 0 {
 		g.set(quorumUnknown, "", 0, "no ready node to ask")
 		return
 	}
 	g.rotate++
-	target = ready[g.rotate%len(ready)]
+	target := ready[g.rotate%len(ready)]
 	spec := target.spec
 	rctx, cancel := context.WithTimeout(ctx, spec.Timeout)
 	defer cancel()

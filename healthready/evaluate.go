@@ -7,25 +7,38 @@ import (
 	"go.uber.org/zap"
 )
 
-// Node states as the status page and metrics show them.
-const (
-	nodeReady    = "ready"
-	nodeNotReady = "not_ready"
-	nodeEjected  = "ejected"
-	nodeUnknown  = "unknown"
-)
-
 // evaluate recomputes every node's state from its probe and passive state,
 // readmits ejected nodes whose probes passed rise times since the
 // ejection, and publishes a new snapshot when anything changed. With
 // initial set (Provision) it records the states without logging
 // transitions: a reload is no transition.
+//
+// Events are emitted and other pools kicked after evalMu is released:
+// event handlers are other modules' code, and a pool kicked here may be
+// evaluating and kicking this one.
 func (h *HealthReady) evaluate(initial bool) {
-	type emitted struct{ name, host string }
-	var events []emitted
-	var readmitted []*passiveState
+	events, readmitted := h.evaluateLocked(initial)
+	for _, e := range events {
+		h.events.emit(e.name, e.host)
+	}
+	for _, s := range readmitted {
+		for _, o := range s.subscribers() {
+			if o != h {
+				o.kick()
+			}
+		}
+	}
+}
 
+// emitted is a Caddy event evaluate emits once evalMu is released.
+type emitted struct{ name, host string }
+
+// evaluateLocked is evaluate's part under evalMu. The deferred unlock
+// matters: a panic in here is recovered by the pool's goroutine, which
+// must find the lock free on its next evaluation.
+func (h *HealthReady) evaluateLocked(initial bool) (events []emitted, readmitted []*passiveState) {
 	h.evalMu.Lock()
+	defer h.evalMu.Unlock()
 	now := time.Now()
 	changed := false
 	routable := 0
@@ -40,7 +53,7 @@ func (h *HealthReady) evaluate(initial bool) {
 			}
 			ejected = false
 		}
-		state, since, reason := ps.State.String(), ps.Since, ps.Last.reason()
+		state, since, reason := nodeStateOf(ps.State), ps.Since, ps.Last.reason()
 		if ejected {
 			state, since = nodeEjected, ejectedAt
 			reason = fmt.Sprintf("passive: %d failed attempt(s) within %v", h.PassiveFails, time.Duration(h.PassiveWindow))
@@ -48,17 +61,16 @@ func (h *HealthReady) evaluate(initial bool) {
 				reason += "; last probe " + r
 			}
 		}
-		ok := state == nodeReady || state == nodeUnknown
-		if ok {
+		if state.routable() {
 			routable++
 		}
 		if state != n.state {
 			if !initial {
 				since = now
 				h.transition(n, state, reason)
-				if ok != n.routable {
+				if state.routable() != n.state.routable() {
 					name := "unhealthy"
-					if ok {
+					if state.routable() {
 						name = "healthy"
 					}
 					events = append(events, emitted{name, n.addr})
@@ -67,19 +79,19 @@ func (h *HealthReady) evaluate(initial bool) {
 			n.state, n.since = state, since
 			changed = true
 		}
-		n.routable, n.reason = ok, reason
+		n.reason = reason
 	}
 	failOpen := routable < h.MinReady
 	if failOpen != h.failOpen || initial {
 		if failOpen && !initial {
-			h.logger.Warn("pool fails open: too few ready nodes, routing to all upstreams",
-				zap.String("pool", h.Name), zap.Int("ready", routable), zap.Int("min_ready", h.MinReady))
+			h.logger.Warn("pool fails open: too few routable nodes, routing to all upstreams",
+				zap.String("pool", h.Name), zap.Int("routable", routable), zap.Int("min_ready", h.MinReady))
 		} else if !failOpen && h.failOpen {
 			h.logger.Warn("pool no longer fails open", zap.String("pool", h.Name),
-				zap.Int("ready", routable), zap.Int("min_ready", h.MinReady))
+				zap.Int("routable", routable), zap.Int("min_ready", h.MinReady))
 		} else if failOpen {
-			h.logger.Warn("pool starts failing open: too few ready nodes, routing to all upstreams",
-				zap.String("pool", h.Name), zap.Int("ready", routable), zap.Int("min_ready", h.MinReady))
+			h.logger.Warn("pool starts failing open: too few routable nodes, routing to all upstreams",
+				zap.String("pool", h.Name), zap.Int("routable", routable), zap.Int("min_ready", h.MinReady))
 		}
 		if failOpen != h.failOpen {
 			h.failOpenSince = now
@@ -90,36 +102,39 @@ func (h *HealthReady) evaluate(initial bool) {
 	if changed || h.snap.Load() == nil {
 		dials := make([]string, 0, len(h.nodes))
 		for _, n := range h.nodes {
-			if failOpen || n.routable {
+			if failOpen || n.state.routable() {
 				dials = append(dials, n.dial)
 			}
 		}
 		h.snap.Store(&snapshot{dials: dials, routable: routable, failOpen: failOpen})
 	}
-	h.evalMu.Unlock()
-
-	for _, e := range events {
-		h.events.emit(e.name, e.host)
-	}
-	for _, s := range readmitted {
-		for _, o := range s.subscribers() {
-			if o != h {
-				o.kick()
-			}
-		}
-	}
+	return events, readmitted
 }
 
 // transition logs and counts one node state change.
-func (h *HealthReady) transition(n *node, to, reason string) {
+func (h *HealthReady) transition(n *node, to nodeState, reason string) {
 	counter(counterKey{metric: "transitions", pool: h.Name, node: n.dial, to: to}).Add(1)
 	fields := []zap.Field{
 		zap.String("pool", h.Name), zap.String("node", n.dial), zap.String("probe", n.spec.Addr),
-		zap.String("from", n.state), zap.String("to", to), zap.String("reason", reason),
+		zap.String("from", n.state.String()), zap.String("to", to.String()), zap.String("reason", reason),
 	}
 	if to == nodeReady {
 		h.logger.Info("node state changed", fields...)
 	} else {
 		h.logger.Warn("node state changed", fields...)
 	}
+}
+
+// readyNodes returns the nodes whose state is ready (probed and not
+// ejected; unknown ones are not), in config order.
+func (h *HealthReady) readyNodes() []*node {
+	h.evalMu.Lock()
+	defer h.evalMu.Unlock()
+	var ready []*node
+	for _, n := range h.nodes {
+		if n.state == nodeReady {
+			ready = append(ready, n)
+		}
+	}
+	return ready
 }

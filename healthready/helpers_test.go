@@ -139,7 +139,8 @@ func upstreamDials(h *HealthReady) []string {
 	return out
 }
 
-func nodeState(h *HealthReady, i int) string {
+// stateOf reads the state pool h gave node i.
+func stateOf(h *HealthReady, i int) nodeState {
 	h.evalMu.Lock()
 	defer h.evalMu.Unlock()
 	return h.nodes[i].state

@@ -163,10 +163,9 @@ type node struct {
 	passive *passiveState
 
 	// guarded by HealthReady.evalMu
-	state    string
-	since    time.Time
-	routable bool
-	reason   string
+	state  nodeState
+	since  time.Time
+	reason string
 }
 
 // snapshot is the routable set, rebuilt on change only.

@@ -87,6 +87,13 @@ func (s *passiveState) status() (bool, time.Time) {
 	return s.ejected, s.ejectedAt
 }
 
+// ejectionCount counts the ejections of the address (process lifetime).
+func (s *passiveState) ejectionCount() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ejections
+}
+
 // readmit ends an ejection that started at at; false if another pool
 // already did or a newer ejection replaced it.
 func (s *passiveState) readmit(at time.Time) bool {

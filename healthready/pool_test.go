@@ -20,7 +20,7 @@ func TestMinIOSemantics(t *testing.T) {
 		mode      int32
 		method    string
 		closed    bool
-		wantState string
+		wantState nodeState
 		wantWhy   string
 	}{
 		{name: "200 is ready", mode: modeOK, wantState: nodeReady},
@@ -45,9 +45,9 @@ func TestMinIOSemantics(t *testing.T) {
 			cfg.Method = tt.method
 			cfg.Interval = caddy.Duration(time.Hour) // the first probe only
 			h := provision(t, cfg)
-			eventually(t, 2*time.Second, func() bool { return nodeState(h, 0) != nodeUnknown }, "first probe")
+			eventually(t, 2*time.Second, func() bool { return stateOf(h, 0) != nodeUnknown }, "first probe")
 			v := h.view(nil)
-			assert.Equal(t, tt.wantState, v.Nodes[0].State)
+			assert.Equal(t, tt.wantState.String(), v.Nodes[0].State)
 			assert.Contains(t, v.Nodes[0].Reason, tt.wantWhy)
 			if tt.wantState == nodeReady {
 				assert.Equal(t, []string{addr}, upstreamDials(h))
@@ -64,16 +64,16 @@ func TestRiseFallLive(t *testing.T) {
 	cfg := fastPool("risefall", f.addr(), other.addr())
 	cfg.Rise, cfg.Fall = 3, 2
 	h := provision(t, cfg)
-	eventually(t, 2*time.Second, func() bool { return nodeState(h, 0) == nodeReady }, "ready")
+	eventually(t, 2*time.Second, func() bool { return stateOf(h, 0) == nodeReady }, "ready")
 
 	f.mode.Store(mode503)
-	eventually(t, 3*time.Second, func() bool { return nodeState(h, 0) == nodeNotReady }, "not_ready after fall")
+	eventually(t, 3*time.Second, func() bool { return stateOf(h, 0) == nodeNotReady }, "not_ready after fall")
 	ps := h.nodes[0].probe.snapshot()
 	assert.Equal(t, 2, ps.Fails, "turned not_ready at the fall-th failure")
 	assert.Equal(t, []string{other.addr()}, upstreamDials(h))
 
 	f.mode.Store(modeOK)
-	eventually(t, 3*time.Second, func() bool { return nodeState(h, 0) == nodeReady }, "ready after rise")
+	eventually(t, 3*time.Second, func() bool { return stateOf(h, 0) == nodeReady }, "ready after rise")
 	ps = h.nodes[0].probe.snapshot()
 	assert.Equal(t, 3, ps.Passes, "turned ready at the rise-th pass")
 	assert.Equal(t, []string{f.addr(), other.addr()}, upstreamDials(h), "config order")
@@ -90,8 +90,8 @@ func TestStartingNodeOutAfterFirstProbe(t *testing.T) {
 	cfg.Timeout = caddy.Duration(time.Second)
 	cfg.Interval = caddy.Duration(time.Hour)
 	h := provision(t, cfg)
-	eventually(t, 2*time.Second, func() bool { return nodeState(h, 1) == nodeNotReady }, "offline node out")
-	assert.Equal(t, nodeUnknown, nodeState(h, 0), "the hanging node's probe is still running")
+	eventually(t, 2*time.Second, func() bool { return stateOf(h, 1) == nodeNotReady }, "offline node out")
+	assert.Equal(t, nodeUnknown, stateOf(h, 0), "the hanging node's probe is still running")
 	assert.Equal(t, []string{slow.addr()}, upstreamDials(h), "unknown counts as routable; offline is out")
 }
 
@@ -114,7 +114,7 @@ func TestPassiveEjectionAndReadmission(t *testing.T) {
 	cfg.Rise = 3
 	cfg.Interval = caddy.Duration(40 * time.Millisecond)
 	h := provision(t, cfg)
-	eventually(t, 2*time.Second, func() bool { return nodeState(h, 0) == nodeReady }, "ready")
+	eventually(t, 2*time.Second, func() bool { return stateOf(h, 0) == nodeReady }, "ready")
 
 	// Backend a now fails probes too, so it can only come back once fixed.
 	a.mode.Store(mode503)
@@ -131,17 +131,17 @@ func TestPassiveEjectionAndReadmission(t *testing.T) {
 	assert.Equal(t, a.addr(), hp)
 	require.NoError(t, h.ResetCache(resetCacheReq(a.addr())))
 	assert.Equal(t, []string{b.addr()}, upstreamDials(h), "ejected at once by a second request")
-	assert.Equal(t, nodeEjected, nodeState(h, 0))
+	assert.Equal(t, nodeEjected, stateOf(h, 0))
 
 	// Probes fail: it stays out for many intervals.
 	probesAt := a.probes.Load()
 	eventually(t, 2*time.Second, func() bool { return a.probes.Load() >= probesAt+5 }, "probes go on")
-	assert.Equal(t, nodeEjected, nodeState(h, 0))
+	assert.Equal(t, nodeEjected, stateOf(h, 0))
 
 	// Fixed: back after exactly rise good probes started after the fix.
 	a.mode.Store(modeOK)
 	fixedAt := a.probes.Load()
-	eventually(t, 3*time.Second, func() bool { return nodeState(h, 0) == nodeReady }, "readmitted")
+	eventually(t, 3*time.Second, func() bool { return stateOf(h, 0) == nodeReady }, "readmitted")
 	assert.GreaterOrEqual(t, a.probes.Load()-fixedAt, int64(3), "readmitted only after rise good probes")
 	assert.Equal(t, []string{a.addr(), b.addr()}, upstreamDials(h))
 	assert.Equal(t, uint64(1), counter(counterKey{metric: "ejections", pool: "passive", node: a.addr()}).Load())
@@ -158,11 +158,11 @@ func TestPassiveIsPerDialAddress(t *testing.T) {
 	cfg.Port = s3port
 	consolePool := provision(t, cfg)
 	require.Same(t, s3pool.nodes[0].probe, consolePool.nodes[0].probe, "one probe loop for both sites")
-	eventually(t, 2*time.Second, func() bool { return nodeState(consolePool, 0) == nodeReady }, "ready")
+	eventually(t, 2*time.Second, func() bool { return stateOf(consolePool, 0) == nodeReady }, "ready")
 
 	require.NoError(t, consolePool.ResetCache(resetCacheReq(console.addr())))
-	assert.Equal(t, nodeEjected, nodeState(consolePool, 0))
-	assert.Equal(t, nodeReady, nodeState(s3pool, 0), "the S3 port is not ejected")
+	assert.Equal(t, nodeEjected, stateOf(consolePool, 0))
+	assert.Equal(t, nodeReady, stateOf(s3pool, 0), "the S3 port is not ejected")
 	// With one node ejected the console pool fails open (min_ready 1).
 	assert.Equal(t, []string{console.addr()}, upstreamDials(consolePool))
 	assert.True(t, consolePool.view(nil).FailOpen)
@@ -175,10 +175,10 @@ func TestFailOpen(t *testing.T) {
 	cfg.MinReady = 2
 	cfg.Rise, cfg.Fall = 1, 1
 	h := provision(t, cfg)
-	eventually(t, 2*time.Second, func() bool { return h.view(nil).Nodes[2].State == nodeReady }, "ready")
+	eventually(t, 2*time.Second, func() bool { return stateOf(h, 2) == nodeReady }, "ready")
 
 	a.mode.Store(mode503)
-	eventually(t, 2*time.Second, func() bool { return nodeState(h, 0) == nodeNotReady }, "a down")
+	eventually(t, 2*time.Second, func() bool { return stateOf(h, 0) == nodeNotReady }, "a down")
 	assert.Equal(t, []string{b.addr(), c.addr()}, upstreamDials(h))
 	assert.False(t, h.view(nil).FailOpen)
 
@@ -197,12 +197,12 @@ func TestReloadKeepsState(t *testing.T) {
 	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
 	a.mode.Store(mode503)
 	old := provision(t, fastPool("reload", a.addr(), b.addr()))
-	eventually(t, 2*time.Second, func() bool { return nodeState(old, 0) == nodeNotReady }, "a down")
+	eventually(t, 2*time.Second, func() bool { return stateOf(old, 0) == nodeNotReady }, "a down")
 
 	// the new config adds a node
 	c := newFakeNode(t, "c")
 	next := provision(t, fastPool("reload", a.addr(), b.addr(), c.addr()))
-	assert.Equal(t, nodeNotReady, nodeState(next, 0), "state carried over, no new first probe needed")
+	assert.Equal(t, nodeNotReady, stateOf(next, 0), "state carried over, no new first probe needed")
 	assert.Same(t, old.nodes[0].probe, next.nodes[0].probe)
 	require.NoError(t, old.Cleanup())
 	refs, ok := probers.References(next.nodes[0].spec)
@@ -222,7 +222,7 @@ func TestReloadKeepsState(t *testing.T) {
 	require.NoError(t, last.ResetCache(resetCacheReq(b.addr())))
 	again := provision(t, fastPool("reload", a.addr(), b.addr()))
 	require.NoError(t, last.Cleanup())
-	assert.Equal(t, nodeEjected, nodeState(again, 1))
+	assert.Equal(t, nodeEjected, stateOf(again, 1))
 }
 
 // TestSharedProbes: two sites naming the same target send one probe.
@@ -234,9 +234,9 @@ func TestSharedProbes(t *testing.T) {
 	cfg2.Interval = caddy.Duration(time.Hour)
 	h1 := provision(t, cfg1)
 	h2 := provision(t, cfg2)
-	eventually(t, 2*time.Second, func() bool { return nodeState(h2, 0) == nodeReady }, "ready")
+	eventually(t, 2*time.Second, func() bool { return stateOf(h2, 0) == nodeReady }, "ready")
 	assert.Equal(t, int64(1), f.probes.Load(), "one probe for both sites")
-	assert.Equal(t, nodeReady, nodeState(h1, 0))
+	assert.Equal(t, nodeReady, stateOf(h1, 0))
 
 	// a different probe config is a different loop
 	cfg3 := fastPool("shared-3", f.addr())

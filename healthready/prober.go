@@ -19,8 +19,8 @@ import (
 type probeState uint8
 
 const (
-	// stateUnknown: no probe has finished yet. It counts as routable so that
-	// a freshly started Caddy does not answer 503 while the first probes run.
+	// stateUnknown: no probe has finished yet (the node is routable
+	// meanwhile: see nodeUnknown).
 	stateUnknown probeState = iota
 	stateReady
 	stateNotReady

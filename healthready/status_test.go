@@ -37,7 +37,7 @@ func TestStatusHandler(t *testing.T) {
 	allDown.mode.Store(mode503)
 	hd := provision(t, fastPool("status-down", allDown.addr()))
 	eventually(t, 2*time.Second, func() bool {
-		return nodeState(h, 1) == nodeNotReady && nodeState(hd, 0) == nodeNotReady && nodeState(h, 0) == nodeReady
+		return stateOf(h, 1) == nodeNotReady && stateOf(hd, 0) == nodeNotReady && stateOf(h, 0) == nodeReady
 	}, "probed")
 
 	mixed := StatusHandler{Pool: "status-mixed"}
@@ -90,7 +90,7 @@ func TestStatusHandler(t *testing.T) {
 	assert.Equal(t, 1, p.Routable)
 	assert.Equal(t, 2, p.Total)
 	assert.Equal(t, up.addr(), p.Nodes[0].Upstream)
-	assert.Equal(t, nodeReady, p.Nodes[0].State)
+	assert.Equal(t, nodeReady.String(), p.Nodes[0].State)
 	assert.Equal(t, 200, p.Nodes[1].LastStatus)
 	assert.Equal(t, "offline", p.Nodes[1].LastServerStatus)
 	assert.Positive(t, p.Nodes[0].Probes)
@@ -102,7 +102,7 @@ func TestMetricsCollector(t *testing.T) {
 	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
 	b.mode.Store(mode503)
 	h := provision(t, fastPool("metrics", a.addr(), b.addr()))
-	eventually(t, 2*time.Second, func() bool { return nodeState(h, 1) == nodeNotReady }, "b down")
+	eventually(t, 2*time.Second, func() bool { return stateOf(h, 1) == nodeNotReady }, "b down")
 	require.NoError(t, h.ResetCache(resetCacheReq(a.addr())))
 
 	reg := prometheus.NewPedanticRegistry()
