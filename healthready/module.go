@@ -7,6 +7,7 @@
 package healthready
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -145,7 +146,8 @@ type HealthReady struct {
 	seq    uint64
 
 	kickCh    chan struct{}
-	stopCh    chan struct{}
+	ctx       context.Context // done once Cleanup starts: stops the pool's goroutines
+	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	cleanOnce sync.Once
 
@@ -235,7 +237,9 @@ func (h *HealthReady) applyDefaults() {
 // Provision validates the config, joins (or starts) the shared probe loops
 // and passive states, and builds the first snapshot.
 func (h *HealthReady) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
+	if h.logger == nil { // a logger set before (tests observing the logs) is kept
+		h.logger = ctx.Logger()
+	}
 	h.applyDefaults()
 	if err := h.validate(); err != nil {
 		return err
@@ -246,7 +250,7 @@ func (h *HealthReady) Provision(ctx caddy.Context) error {
 
 	h.sem = make(chan struct{}, h.Concurrency)
 	h.kickCh = make(chan struct{}, 1)
-	h.stopCh = make(chan struct{})
+	h.ctx, h.stop = context.WithCancel(context.Background())
 	h.byAddr = make(map[string]*node, len(h.Upstreams))
 	headerKey := canonicalHeaders(h.Headers)
 	for i, dial := range h.Upstreams {
@@ -287,12 +291,10 @@ func (h *HealthReady) Provision(ctx caddy.Context) error {
 	}
 	h.evaluate(true)
 
-	h.wg.Add(1)
-	go h.loop()
+	h.wg.Go(h.loop)
 	if h.Cluster != "" {
 		h.gate = newClusterGate(h)
-		h.wg.Add(1)
-		go h.gate.run(&h.wg, h.stopCh)
+		h.wg.Go(func() { h.gate.run(h.ctx) })
 	}
 	registerPool(h)
 	registerMetrics(ctx, h.logger)
@@ -428,16 +430,26 @@ func (h *HealthReady) kick() {
 	}
 }
 
+// loop re-evaluates the pool whenever it is kicked (a probe result, an
+// ejection by another pool), until Cleanup.
 func (h *HealthReady) loop() {
-	defer h.wg.Done()
+	defer recoverPanic(h.logger, "pool loop panicked, node states are no longer updated", zap.String("pool", h.Name))
 	for {
 		select {
-		case <-h.stopCh:
+		case <-h.ctx.Done():
 			return
 		case <-h.kickCh:
-			h.evaluate(false)
+			h.reevaluate()
 		}
 	}
+}
+
+// reevaluate is one evaluation of the loop. A panic in it is logged and
+// the loop goes on: the next probe result kicks it again, and a pool
+// whose routable set froze would keep routing on stale health.
+func (h *HealthReady) reevaluate() {
+	defer recoverPanic(h.logger, "evaluating node states panicked", zap.String("pool", h.Name))
+	h.evaluate(false)
 }
 
 // Cleanup releases the shared probe loops and passive states; a loop stops
@@ -445,8 +457,8 @@ func (h *HealthReady) loop() {
 func (h *HealthReady) Cleanup() error {
 	h.cleanOnce.Do(func() {
 		unregisterPool(h)
-		if h.stopCh != nil {
-			close(h.stopCh)
+		if h.stop != nil {
+			h.stop()
 		}
 		h.wg.Wait()
 		for _, n := range h.nodes {
