@@ -240,10 +240,10 @@ func (h *HealthReady) Provision(ctx caddy.Context) error {
 	if h.logger == nil { // a logger set before (tests observing the logs) is kept
 		h.logger = ctx.Logger()
 	}
-	h.applyDefaults()
-	if err := h.validate(); err != nil {
+	if err := h.Validate(); err != nil {
 		return err
 	}
+	h.applyDefaults()
 	h.events = loadEvents(ctx, h.logger)
 	h.countedKey = "http.reverse_proxy.healthready." + h.Name + ".counted"
 	h.warnWithoutRetries(ctx)
@@ -321,85 +321,6 @@ func (h *HealthReady) warnWithoutRetries(ctx caddy.Context) {
 		}
 		return
 	}
-}
-
-// Validate checks the config; Provision runs the same checks first.
-func (h *HealthReady) Validate() error { return h.validate() }
-
-func (h *HealthReady) validate() error {
-	if len(h.Upstreams) == 0 {
-		return fmt.Errorf("upstreams: at least one upstream is required")
-	}
-	seen := make(map[string]bool, len(h.Upstreams))
-	for i, u := range h.Upstreams {
-		addr, _, err := splitDial(u)
-		if err != nil {
-			return fmt.Errorf("upstreams[%d] %q: %v", i, u, err)
-		}
-		if seen[addr] {
-			return fmt.Errorf("upstreams[%d] %q: listed twice", i, u)
-		}
-		seen[addr] = true
-	}
-	if !strings.HasPrefix(h.Path, "/") {
-		return fmt.Errorf("path %q: must start with /", h.Path)
-	}
-	if h.Method != http.MethodGet && h.Method != http.MethodHead {
-		return fmt.Errorf("method %q: must be GET or HEAD", h.Method)
-	}
-	if h.Scheme != "http" && h.Scheme != "https" {
-		return fmt.Errorf("scheme %q: must be http or https", h.Scheme)
-	}
-	if h.Port < 0 || h.Port > 65535 {
-		return fmt.Errorf("port %d: must be 1-65535", h.Port)
-	}
-	if h.Port > 0 && len(h.ProbeTo) > 0 {
-		return fmt.Errorf("port and probe_to: use one of them")
-	}
-	if len(h.ProbeTo) > 0 {
-		if len(h.ProbeTo) != len(h.Upstreams) {
-			return fmt.Errorf("probe_to: %d addresses for %d upstreams; give one per upstream, in order", len(h.ProbeTo), len(h.Upstreams))
-		}
-		for i, a := range h.ProbeTo {
-			if _, _, err := splitDial(a); err != nil {
-				return fmt.Errorf("probe_to[%d] %q: %v", i, a, err)
-			}
-		}
-	}
-	if (h.TLSInsecureSkipVerify || h.TLSServerName != "") && h.Scheme != "https" {
-		return fmt.Errorf("tls_insecure_skip_verify/tls_server_name: need scheme https")
-	}
-	if h.Interval < 0 {
-		return fmt.Errorf("interval %v: must be positive", time.Duration(h.Interval))
-	}
-	if h.Timeout < 0 {
-		return fmt.Errorf("timeout %v: must be positive", time.Duration(h.Timeout))
-	}
-	if h.Rise < 1 {
-		return fmt.Errorf("rise %d: must be at least 1", h.Rise)
-	}
-	if h.Fall < 1 {
-		return fmt.Errorf("fall %d: must be at least 1", h.Fall)
-	}
-	if h.Concurrency < 1 {
-		return fmt.Errorf("concurrency %d: must be at least 1", h.Concurrency)
-	}
-	if h.ExpectStatus < 100 || h.ExpectStatus > 599 {
-		return fmt.Errorf("expect_status %d: must be an HTTP status (100-599)", h.ExpectStatus)
-	}
-	if h.Cluster != "" && h.Cluster != "write" && h.Cluster != "read" {
-		return fmt.Errorf("cluster %q: must be off, write or read", h.Cluster)
-	}
-	if h.PassiveFails < -1 {
-		return fmt.Errorf("passive_fails %d: must be at least 1 (or -1 to disable)", h.PassiveFails)
-	}
-	if h.PassiveWindow < 0 {
-		return fmt.Errorf("passive_window %v: must be positive", time.Duration(h.PassiveWindow))
-	}
-	if h.MinReady < 0 || h.MinReady > len(h.Upstreams) {
-		return fmt.Errorf("min_ready %d: must be between 0 and the number of upstreams (%d)", h.MinReady, len(h.Upstreams))
-	}
-	return nil
 }
 
 // GetUpstreams returns the routable upstreams in config order (or all of

@@ -312,36 +312,60 @@ func TestClusterGate(t *testing.T) {
 	assert.Equal(t, []string{a.addr(), b.addr()}, upstreamDials(h), "routing unchanged")
 }
 
+// TestValidate: every rule holds on the config as written (zero values
+// mean the default) and after Provision applied the defaults.
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name    string
 		mut     func(h *HealthReady)
 		wantErr string
 	}{
-		{"no upstreams", func(h *HealthReady) { h.Upstreams = nil }, "upstreams"},
+		{"no upstreams", func(h *HealthReady) { h.Upstreams = nil }, "upstreams: at least one upstream is required"},
 		{"url upstream", func(h *HealthReady) { h.Upstreams = []string{"http://127.0.0.1:9000"} }, `upstreams[0] "http://127.0.0.1:9000"`},
 		{"no port", func(h *HealthReady) { h.Upstreams = []string{"127.0.0.1"} }, "upstreams[0]"},
 		{"duplicate", func(h *HealthReady) { h.Upstreams = []string{"127.0.0.1:1", "127.0.0.1:1"} }, "listed twice"},
+		{"relative path", func(h *HealthReady) { h.Path = "minio/health/ready" }, `path "minio/health/ready": must start with /`},
+		{"bad method", func(h *HealthReady) { h.Method = "POST" }, `method "POST": must be GET or HEAD`},
+		{"lower-case method", func(h *HealthReady) { h.Method = "head" }, ""},
+		{"bad scheme", func(h *HealthReady) { h.Scheme = "ftp" }, `scheme "ftp": must be http or https`},
+		{"port range", func(h *HealthReady) { h.Port = 70000 }, `port "70000": must be 1-65535`},
+		{"negative port", func(h *HealthReady) { h.Port = -1 }, `port "-1": must be 1-65535`},
 		{"probe_to count", func(h *HealthReady) { h.ProbeTo = []string{"127.0.0.1:2"} }, "probe_to: 1 addresses for 2 upstreams"},
+		{"probe_to address", func(h *HealthReady) { h.ProbeTo = []string{"127.0.0.1:2", "127.0.0.1:99999"} }, `probe_to[1] "127.0.0.1:99999"`},
 		{"port and probe_to", func(h *HealthReady) { h.Port = 9000; h.ProbeTo = []string{"127.0.0.1:2", "127.0.0.1:3"} }, "port and probe_to"},
-		{"bad method", func(h *HealthReady) { h.Method = "POST" }, `method "POST"`},
-		{"bad cluster", func(h *HealthReady) { h.Cluster = "yes" }, `cluster "yes"`},
 		{"tls without https", func(h *HealthReady) { h.TLSInsecureSkipVerify = true }, "need scheme https"},
-		{"min_ready too big", func(h *HealthReady) { h.MinReady = 3 }, "min_ready 3"},
-		{"ok", func(h *HealthReady) {}, ""},
+		{"tls with https", func(h *HealthReady) { h.Scheme = "HTTPS"; h.TLSServerName = "minio" }, ""},
+		{"negative interval", func(h *HealthReady) { h.Interval = caddy.Duration(-time.Second) }, `interval "-1s": must be positive`},
+		{"negative timeout", func(h *HealthReady) { h.Timeout = caddy.Duration(-time.Second) }, `timeout "-1s": must be positive`},
+		{"negative rise", func(h *HealthReady) { h.Rise = -1 }, `rise "-1": must be at least 1`},
+		{"negative fall", func(h *HealthReady) { h.Fall = -2 }, `fall "-2": must be at least 1`},
+		{"negative concurrency", func(h *HealthReady) { h.Concurrency = -1 }, `concurrency "-1": must be at least 1`},
+		{"expect_status range", func(h *HealthReady) { h.ExpectStatus = 42 }, `expect_status "42": must be an HTTP status (100-599)`},
+		{"bad cluster", func(h *HealthReady) { h.Cluster = "yes" }, `cluster "yes": must be off, write or read`},
+		{"cluster OFF", func(h *HealthReady) { h.Cluster = "OFF" }, ""},
+		{"passive_fails -2", func(h *HealthReady) { h.PassiveFails = -2 }, `passive_fails "-2": must be at least 1 (or -1 to disable)`},
+		{"passive off", func(h *HealthReady) { h.PassiveFails = -1 }, ""},
+		{"negative passive_window", func(h *HealthReady) { h.PassiveWindow = caddy.Duration(-time.Minute) }, `passive_window "-1m0s": must be positive`},
+		{"negative min_ready", func(h *HealthReady) { h.MinReady = -1 }, `min_ready "-1": must not be negative`},
+		{"min_ready too big", func(h *HealthReady) { h.MinReady = 3 }, `min_ready "3": must be at most the number of upstreams (2)`},
+		{"defaults", func(h *HealthReady) {}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &HealthReady{Upstreams: []string{"127.0.0.1:1", "127.0.0.1:2"}}
-			tt.mut(h)
-			h.applyDefaults()
-			err := h.validate()
-			if tt.wantErr == "" {
-				assert.NoError(t, err)
-				return
+			for _, defaults := range []bool{false, true} {
+				h := &HealthReady{Upstreams: []string{"127.0.0.1:1", "127.0.0.1:2"}}
+				tt.mut(h)
+				if defaults {
+					h.applyDefaults()
+				}
+				err := h.Validate()
+				if tt.wantErr == "" {
+					assert.NoError(t, err, "defaults applied: %v", defaults)
+					continue
+				}
+				require.Error(t, err, "defaults applied: %v", defaults)
+				assert.Contains(t, err.Error(), tt.wantErr, "defaults applied: %v", defaults)
 			}
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), tt.wantErr)
 		})
 	}
 }
