@@ -44,10 +44,11 @@ type SessionAffinitySelection struct {
 	// the pool are ignored.
 	Weights map[string]int `json:"weights,omitempty"`
 
-	// Optional consistent hashing with bounded loads: a factor > 1. An
-	// upstream is skipped while its in-flight request count is at or above
-	// ceil(factor * (total in flight + 1) / available upstreams); the key then
-	// goes to the next upstream in its rendezvous order. Default: off.
+	// Optional consistent hashing with bounded loads: a factor > 1, at most
+	// 1e9. An upstream is skipped while its in-flight request count is at
+	// or above ceil(factor * (total in flight + 1) / available upstreams);
+	// the key then goes to the next upstream in its rendezvous order.
+	// Default: off.
 	BoundedLoad float64 `json:"bounded_load,omitempty"`
 
 	// The selection policy used when no source yields a key.
