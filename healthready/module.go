@@ -1,7 +1,7 @@
 // Package healthready gives Caddy's reverse_proxy MinIO-aware active and
 // passive health: the dynamic upstream source
 // `http.reverse_proxy.upstreams.healthready` returns only the MinIO nodes
-// that are ready, and the handler `http.handlers.healthready_status` shows
+// that are routable (ready, or not probed yet), and the handler `http.handlers.healthready_status` shows
 // the state of every pool (text, JSON, HTML, and a readiness answer for
 // keepalived or an outer load balancer).
 package healthready
@@ -24,7 +24,11 @@ func init() {
 	caddy.RegisterModule(new(HealthReady))
 }
 
-// Defaults of HealthReady; the same as the seed's lua-resty-upstream-healthcheck.
+// Defaults of HealthReady: a probe every 3s with a 1s timeout, and three
+// results in a row to change a node's state, so a node that stops
+// answering is out after three failed probes (some 10s; a failed attempt
+// on real traffic ejects it at once) and back after three good ones; at
+// most 10 probes in flight per pool.
 const (
 	defaultPath          = "/minio/health/ready"
 	defaultInterval      = 3 * time.Second
@@ -39,8 +43,8 @@ const (
 )
 
 // HealthReady is a dynamic upstream source that probes every MinIO node's
-// readiness endpoint and returns only the nodes that can serve, in config
-// order, so that it composes with every lb_policy. A node is ready when the
+// readiness endpoint and returns only the routable nodes (ready, or not
+// probed yet), in config order, so that it composes with every lb_policy. A node is ready when the
 // probe answers the expected status (200) without an X-Minio-Server-Status
 // header (a starting MinIO answers 200 with `X-Minio-Server-Status: offline`).
 //

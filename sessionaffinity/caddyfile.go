@@ -9,7 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
-// defaultResponseHeader is the header the original setup used.
+// defaultResponseHeader is the header `response_header` without a name sets.
 const defaultResponseHeader = "X-Session-ID"
 
 // UnmarshalCaddyfile sets up the policy from Caddyfile tokens:

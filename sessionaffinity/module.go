@@ -67,7 +67,7 @@ type SessionAffinitySelection struct {
 	ResponseHeader string `json:"response_header,omitempty"`
 
 	sources        []source
-	seed           uint64
+	hashSeed       uint64 // seed of every key hash, derived from the salt
 	weights        map[string]float64
 	addrs          *addrCache
 	fallback       reverseproxy.Selector

@@ -11,16 +11,18 @@ import (
 	"github.com/cespare/xxhash/v2"
 )
 
-// defaultFingerprint is the original setup's fingerprint: client IP,
-// User-Agent and Accept-Language.
+// defaultFingerprint keys a client that sends no session key by client IP,
+// User-Agent and Accept-Language: the browsers or SDKs behind one NAT
+// address still spread over the nodes.
 var defaultFingerprint = []string{
 	"{http.vars.client_ip}",
 	"{http.request.header.User-Agent}",
 	"{http.request.header.Accept-Language}",
 }
 
-// defaultSources is the original nginx/Lua chain: sessionid/sessionId, then
-// uploadid/uploadId, then the salted fingerprint.
+// defaultSources is the default key chain: the session id a client sends
+// (sessionid/sessionId), then a multipart upload's id (uploadid/uploadId),
+// then the salted fingerprint.
 func defaultSources() []Source {
 	return []Source{
 		{Type: typeQuery, Names: []string{"sessionid"}},
@@ -50,7 +52,7 @@ func (s *SessionAffinitySelection) Provision(ctx caddy.Context) error {
 		s.logger.Warn("session_affinity: no salt configured (or it resolved to empty); " +
 			"clients can compute which node their session id or fingerprint maps to; set `salt`, e.g. {env.AFFINITY_SALT}")
 	}
-	s.seed = xxhash.Sum64String(salt)
+	s.hashSeed = xxhash.Sum64String(salt)
 
 	if len(s.Weights) > 0 {
 		s.weights = make(map[string]float64, len(s.Weights))
