@@ -104,7 +104,11 @@ func TestCaddyEndToEnd(t *testing.T) {
 			"source": "healthready", "name": "e2e",
 			"upstreams": []string{a.addr(), b.addr()},
 			"interval":  int64(40 * time.Millisecond), "timeout": int64(500 * time.Millisecond),
-			"rise": 2, "fall": 2, "passive_fails": 1, "passive_window": int64(time.Minute),
+			// fall 1000: the probes alone never take a out during the
+			// test, so each failed request meets a routable node and the
+			// ejections are the passive health's, however late the
+			// request comes after the failure.
+			"rise": 2, "fall": 1000, "passive_fails": 1, "passive_window": int64(time.Minute),
 		},
 		"load_balancing": map[string]any{
 			"selection_policy": map[string]any{"policy": "first"},
@@ -124,7 +128,7 @@ func TestCaddyEndToEnd(t *testing.T) {
 		return "missing"
 	}
 	ready, ejected := nodeReady.String(), nodeEjected.String()
-	eventually(t, 3*time.Second, func() bool { return state(0) == ready && state(1) == ready }, "both ready")
+	eventually(t, wait, func() bool { return state(0) == ready && state(1) == ready }, "both ready")
 	code, body := get(t, c, base+"/upstream/health/ready")
 	assert.Equal(t, 200, code, body)
 
@@ -150,7 +154,7 @@ func TestCaddyEndToEnd(t *testing.T) {
 	// fixed: back after rise good probes
 	a.bad.Store(false)
 	a.mode.Store(modeOK)
-	eventually(t, 3*time.Second, func() bool { return state(0) == ready }, "a readmitted")
+	eventually(t, wait, func() bool { return state(0) == ready }, "a readmitted")
 	_, body = get(t, c, base+"/obj")
 	assert.Equal(t, "node a", body)
 
@@ -252,7 +256,7 @@ func TestStatusShowsInFlight(t *testing.T) {
 		}
 		return -1
 	}
-	eventually(t, 3*time.Second, func() bool { return inFlight() == 0 }, "pool listed, nothing in flight")
+	eventually(t, wait, func() bool { return inFlight() == 0 }, "pool listed, nothing in flight")
 
 	done := make(chan string, 1)
 	go func() {
@@ -265,10 +269,10 @@ func TestStatusShowsInFlight(t *testing.T) {
 		resp.Body.Close()
 		done <- string(b)
 	}()
-	eventually(t, 3*time.Second, func() bool { return inFlight() == 1 }, "the held request in flight")
+	eventually(t, wait, func() bool { return inFlight() == 1 }, "the held request in flight")
 	_, text := get(t, c, base+"/upstream/health/")
 	assert.Contains(t, text, "in flight 1")
 	free()
 	assert.Equal(t, "slow", <-done)
-	eventually(t, 3*time.Second, func() bool { return inFlight() == 0 }, "back to 0 after the response")
+	eventually(t, wait, func() bool { return inFlight() == 0 }, "back to 0 after the response")
 }

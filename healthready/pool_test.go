@@ -4,13 +4,13 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 // TestMinIOSemantics: what a single probe of each kind of node decides.
@@ -45,7 +45,7 @@ func TestMinIOSemantics(t *testing.T) {
 			cfg.Method = tt.method
 			cfg.Interval = caddy.Duration(time.Hour) // the first probe only
 			h := provision(t, cfg)
-			eventually(t, 2*time.Second, func() bool { return stateOf(h, 0) != nodeUnknown }, "first probe")
+			eventually(t, wait, func() bool { return stateOf(h, 0) != nodeUnknown }, "first probe")
 			v := h.view(nil)
 			assert.Equal(t, tt.wantState.String(), v.Nodes[0].State)
 			assert.Contains(t, v.Nodes[0].Reason, tt.wantWhy)
@@ -56,41 +56,64 @@ func TestMinIOSemantics(t *testing.T) {
 	}
 }
 
-// TestRiseFallLive: with a real loop, a node flips after exactly fall
-// failed and rise good probes (counted at the backend).
+// TestRiseFallLive: with a real loop, a node flips at exactly the fall-th
+// failed and the rise-th good probe. The node answers each probe as the
+// test says (a stepped node), so the test knows every probe the loop saw.
 func TestRiseFallLive(t *testing.T) {
-	f := newFakeNode(t, "a")
+	f := newSteppedNode(t, "a")
 	other := newFakeNode(t, "b")
 	cfg := fastPool("risefall", f.addr(), other.addr())
 	cfg.Rise, cfg.Fall = 3, 2
+	cfg.Timeout = caddy.Duration(time.Minute) // a probe waits for the test's answer
 	h := provision(t, cfg)
-	eventually(t, 2*time.Second, func() bool { return stateOf(h, 0) == nodeReady }, "ready")
+	p := h.nodes[0].probe
+	// answer answers the next probe and returns the loop's state once it
+	// recorded that probe; the next probe then waits for the next answer.
+	answer := func(mode int32) probeSnapshot {
+		t.Helper()
+		want := p.snapshot().Probes + 1
+		f.step(t, mode)
+		eventually(t, wait, func() bool { return p.snapshot().Probes == want }, "probe %d recorded", want)
+		return p.snapshot()
+	}
 
-	f.mode.Store(mode503)
-	eventually(t, 3*time.Second, func() bool { return stateOf(h, 0) == nodeNotReady }, "not_ready after fall")
-	ps := h.nodes[0].probe.snapshot()
-	assert.Equal(t, 2, ps.Fails, "turned not_ready at the fall-th failure")
+	assert.Equal(t, stateReady, answer(modeOK).State, "from unknown the first probe decides")
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady }, "pool sees ready")
+
+	ps := answer(mode503)
+	assert.Equal(t, stateReady, ps.State, "one failure of fall 2")
+	assert.Equal(t, 1, ps.Fails)
+	ps = answer(mode503)
+	assert.Equal(t, stateNotReady, ps.State, "not_ready at the fall-th failure")
+	assert.Equal(t, 2, ps.Fails)
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeNotReady }, "pool sees not_ready")
 	assert.Equal(t, []string{other.addr()}, upstreamDials(h))
 
-	f.mode.Store(modeOK)
-	eventually(t, 3*time.Second, func() bool { return stateOf(h, 0) == nodeReady }, "ready after rise")
-	ps = h.nodes[0].probe.snapshot()
-	assert.Equal(t, 3, ps.Passes, "turned ready at the rise-th pass")
+	for i := 1; i < 3; i++ {
+		ps = answer(modeOK)
+		assert.Equal(t, stateNotReady, ps.State, "%d passes of rise 3", i)
+		assert.Equal(t, i, ps.Passes)
+	}
+	ps = answer(modeOK)
+	assert.Equal(t, stateReady, ps.State, "ready at the rise-th pass")
+	assert.Equal(t, 3, ps.Passes)
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady }, "pool sees ready again")
 	assert.Equal(t, []string{f.addr(), other.addr()}, upstreamDials(h), "config order")
+	assert.Equal(t, uint64(6), ps.Probes, "the loop saw exactly the answered probes")
 }
 
 // TestStartingNodeOutAfterFirstProbe: a node that reports offline gets no
 // traffic after its first probe, while unknown nodes stay routable.
 func TestStartingNodeOutAfterFirstProbe(t *testing.T) {
 	slow := newFakeNode(t, "slow")
-	slow.mode.Store(modeHang) // its first probe takes the whole timeout
+	slow.mode.Store(modeHang) // its first probe does not finish during the test
 	off := newFakeNode(t, "off")
 	off.mode.Store(modeOffline)
 	cfg := fastPool("starting", slow.addr(), off.addr())
-	cfg.Timeout = caddy.Duration(time.Second)
+	cfg.Timeout = caddy.Duration(time.Minute)
 	cfg.Interval = caddy.Duration(time.Hour)
 	h := provision(t, cfg)
-	eventually(t, 2*time.Second, func() bool { return stateOf(h, 1) == nodeNotReady }, "offline node out")
+	eventually(t, wait, func() bool { return stateOf(h, 1) == nodeNotReady }, "offline node out")
 	assert.Equal(t, nodeUnknown, stateOf(h, 0), "the hanging node's probe is still running")
 	assert.Equal(t, []string{slow.addr()}, upstreamDials(h), "unknown counts as routable; offline is out")
 }
@@ -112,9 +135,12 @@ func TestPassiveEjectionAndReadmission(t *testing.T) {
 	cfg.PassiveFails = 2
 	cfg.PassiveWindow = caddy.Duration(time.Minute)
 	cfg.Rise = 3
+	// Failed probes alone never take a out during the test, so what it
+	// sees is the passive ejection, whenever the probes run.
+	cfg.Fall = 1000
 	cfg.Interval = caddy.Duration(40 * time.Millisecond)
 	h := provision(t, cfg)
-	eventually(t, 2*time.Second, func() bool { return stateOf(h, 0) == nodeReady }, "ready")
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady }, "ready")
 
 	// Backend a now fails probes too, so it can only come back once fixed.
 	a.mode.Store(mode503)
@@ -135,14 +161,15 @@ func TestPassiveEjectionAndReadmission(t *testing.T) {
 
 	// Probes fail: it stays out for many intervals.
 	probesAt := a.probes.Load()
-	eventually(t, 2*time.Second, func() bool { return a.probes.Load() >= probesAt+5 }, "probes go on")
+	eventually(t, wait, func() bool { return a.probes.Load() >= probesAt+5 }, "probes go on")
 	assert.Equal(t, nodeEjected, stateOf(h, 0))
 
-	// Fixed: back after exactly rise good probes started after the fix.
+	// Fixed: back only after rise good probes, all answered after the fix
+	// (a answered no probe as ready since the ejection).
+	passesAtFix := a.passes.Load()
 	a.mode.Store(modeOK)
-	fixedAt := a.probes.Load()
-	eventually(t, 3*time.Second, func() bool { return stateOf(h, 0) == nodeReady }, "readmitted")
-	assert.GreaterOrEqual(t, a.probes.Load()-fixedAt, int64(3), "readmitted only after rise good probes")
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady }, "readmitted")
+	assert.GreaterOrEqual(t, a.passes.Load()-passesAtFix, int64(3), "readmitted only after rise good probes")
 	assert.Equal(t, []string{a.addr(), b.addr()}, upstreamDials(h))
 	assert.Equal(t, uint64(1), counter(counterKey{metric: "ejections", pool: "passive", node: a.addr()}).Load())
 }
@@ -153,12 +180,17 @@ func TestPassiveIsPerDialAddress(t *testing.T) {
 	s3 := newFakeNode(t, "s3")
 	console := newFakeNode(t, "console")
 	_, s3port, _ := splitHostPort(s3.addr())
-	s3pool := provision(t, fastPool("perdial-s3", s3.addr()))
+	// One probe only: no later good probes readmit the ejected node while
+	// the test looks.
+	s3cfg := fastPool("perdial-s3", s3.addr())
+	s3cfg.Interval = caddy.Duration(time.Hour)
+	s3pool := provision(t, s3cfg)
 	cfg := fastPool("perdial-console", console.addr())
+	cfg.Interval = caddy.Duration(time.Hour)
 	cfg.Port = s3port
 	consolePool := provision(t, cfg)
 	require.Same(t, s3pool.nodes[0].probe, consolePool.nodes[0].probe, "one probe loop for both sites")
-	eventually(t, 2*time.Second, func() bool { return stateOf(consolePool, 0) == nodeReady }, "ready")
+	eventually(t, wait, func() bool { return stateOf(consolePool, 0) == nodeReady }, "ready")
 
 	require.NoError(t, consolePool.ResetCache(resetCacheReq(console.addr())))
 	assert.Equal(t, nodeEjected, stateOf(consolePool, 0))
@@ -175,19 +207,19 @@ func TestFailOpen(t *testing.T) {
 	cfg.MinReady = 2
 	cfg.Rise, cfg.Fall = 1, 1
 	h := provision(t, cfg)
-	eventually(t, 2*time.Second, func() bool { return stateOf(h, 2) == nodeReady }, "ready")
+	eventually(t, wait, func() bool { return stateOf(h, 2) == nodeReady }, "ready")
 
 	a.mode.Store(mode503)
-	eventually(t, 2*time.Second, func() bool { return stateOf(h, 0) == nodeNotReady }, "a down")
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeNotReady }, "a down")
 	assert.Equal(t, []string{b.addr(), c.addr()}, upstreamDials(h))
 	assert.False(t, h.view(nil).FailOpen)
 
 	b.mode.Store(modeOffline)
-	eventually(t, 2*time.Second, func() bool { return h.view(nil).FailOpen }, "fail open")
+	eventually(t, wait, func() bool { return h.view(nil).FailOpen }, "fail open")
 	assert.Equal(t, []string{a.addr(), b.addr(), c.addr()}, upstreamDials(h), "all upstreams while failing open")
 
 	b.mode.Store(modeOK)
-	eventually(t, 2*time.Second, func() bool { return !h.view(nil).FailOpen }, "leaves fail-open")
+	eventually(t, wait, func() bool { return !h.view(nil).FailOpen }, "leaves fail-open")
 	assert.Equal(t, []string{b.addr(), c.addr()}, upstreamDials(h))
 }
 
@@ -197,7 +229,7 @@ func TestReloadKeepsState(t *testing.T) {
 	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
 	a.mode.Store(mode503)
 	old := provision(t, fastPool("reload", a.addr(), b.addr()))
-	eventually(t, 2*time.Second, func() bool { return stateOf(old, 0) == nodeNotReady }, "a down")
+	eventually(t, wait, func() bool { return stateOf(old, 0) == nodeNotReady }, "a down")
 
 	// the new config adds a node
 	c := newFakeNode(t, "c")
@@ -209,7 +241,7 @@ func TestReloadKeepsState(t *testing.T) {
 	require.True(t, ok, "the loop survives the old generation")
 	assert.Equal(t, 1, refs)
 	before := a.probes.Load()
-	eventually(t, 2*time.Second, func() bool { return a.probes.Load() > before+2 }, "still probing")
+	eventually(t, wait, func() bool { return a.probes.Load() > before+2 }, "still probing")
 
 	// a reload that removes c stops only c's loop
 	last := provision(t, fastPool("reload", a.addr(), b.addr()))
@@ -218,7 +250,9 @@ func TestReloadKeepsState(t *testing.T) {
 	assert.False(t, ok, "c's loop is gone")
 	_, ok = probers.References(last.nodes[0].spec)
 	assert.True(t, ok)
-	// passive ejection also survives a reload
+	// passive ejection also survives a reload (b fails its probes, so
+	// nothing readmits it meanwhile)
+	b.mode.Store(mode503)
 	require.NoError(t, last.ResetCache(resetCacheReq(b.addr())))
 	again := provision(t, fastPool("reload", a.addr(), b.addr()))
 	require.NoError(t, last.Cleanup())
@@ -234,39 +268,57 @@ func TestSharedProbes(t *testing.T) {
 	cfg2.Interval = caddy.Duration(time.Hour)
 	h1 := provision(t, cfg1)
 	h2 := provision(t, cfg2)
-	eventually(t, 2*time.Second, func() bool { return stateOf(h2, 0) == nodeReady }, "ready")
+	// each pool evaluates on its own goroutine
+	eventually(t, wait, func() bool { return stateOf(h1, 0) == nodeReady && stateOf(h2, 0) == nodeReady }, "ready")
 	assert.Equal(t, int64(1), f.probes.Load(), "one probe for both sites")
-	assert.Equal(t, nodeReady, stateOf(h1, 0))
 
 	// a different probe config is a different loop
 	cfg3 := fastPool("shared-3", f.addr())
 	cfg3.Interval = caddy.Duration(time.Hour)
 	cfg3.Method = http.MethodHead
 	provision(t, cfg3)
-	eventually(t, 2*time.Second, func() bool { return f.probes.Load() == 2 }, "second loop")
+	eventually(t, wait, func() bool { return f.probes.Load() == 2 }, "second loop")
 }
 
-// TestNoGoroutineLeak: Cleanup stops every loop it started.
+// TestNoGoroutineLeak: Cleanup stops every goroutine it started: probe
+// loops (one with a probe in flight), pool loops, cluster gates, and the
+// connections of their HTTP clients.
 func TestNoGoroutineLeak(t *testing.T) {
 	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
 	b.mode.Store(modeHang) // a probe in flight at cleanup
 	dead := closedAddr(t)
-	base := runtime.NumGoroutine()
+	before := goleak.IgnoreCurrent()
 	var pools []*HealthReady
 	for i, name := range []string{"leak-1", "leak-2", "leak-3"} {
 		cfg := fastPool(name, a.addr(), b.addr(), dead)
 		cfg.Cluster = "write"
 		cfg.Interval = caddy.Duration(time.Duration(10+i) * time.Millisecond)
-		h := cfg
-		require.NoError(t, h.Provision(testCtx(t)))
-		pools = append(pools, h)
+		require.NoError(t, cfg.Provision(testCtx(t)))
+		pools = append(pools, cfg)
 	}
-	time.Sleep(60 * time.Millisecond) // let probes run
-	assert.Greater(t, runtime.NumGoroutine(), base)
+	// every loop ran: each node probed by every pool's loops, each gate
+	// checked
+	eventually(t, wait, func() bool {
+		for _, h := range pools {
+			if h.gate.view().Checked.IsZero() {
+				return false
+			}
+			for i := range h.nodes {
+				if stateOf(h, i) == nodeUnknown {
+					return false
+				}
+			}
+		}
+		return true
+	}, "every loop ran")
 	for _, h := range pools {
 		require.NoError(t, h.Cleanup())
 	}
-	eventually(t, 3*time.Second, func() bool { return runtime.NumGoroutine() <= base }, "goroutines back to %d, have %d", base, runtime.NumGoroutine())
+	// The fake nodes' connection goroutines are the test's own; closing
+	// the servers waits for them.
+	a.srv.Close()
+	b.srv.Close()
+	goleak.VerifyNone(t, before)
 }
 
 // TestGetUpstreamsFreshValues: every call returns new Upstream values
@@ -301,11 +353,11 @@ func TestClusterGate(t *testing.T) {
 	cfg := fastPool("cluster", a.addr(), b.addr())
 	cfg.Cluster = "write"
 	h := provision(t, cfg)
-	eventually(t, 2*time.Second, func() bool { v := h.view(nil); return v.Cluster.Quorum == quorumOK }, "quorum ok")
+	eventually(t, wait, func() bool { v := h.view(nil); return v.Cluster.Quorum == quorumOK }, "quorum ok")
 	assert.True(t, h.view(nil).Ready)
 	a.cluster.Store(http.StatusServiceUnavailable)
 	b.cluster.Store(http.StatusServiceUnavailable)
-	eventually(t, 2*time.Second, func() bool { return h.view(nil).Cluster.Quorum == quorumLost }, "quorum lost")
+	eventually(t, wait, func() bool { return h.view(nil).Cluster.Quorum == quorumLost }, "quorum lost")
 	v := h.view(nil)
 	assert.False(t, v.Ready)
 	assert.Equal(t, 2, v.Routable)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -59,7 +60,7 @@ func TestProbePanicRecovered(t *testing.T) {
 	p.start()
 	t.Cleanup(func() { _ = p.Destruct() })
 
-	eventually(t, 5*time.Second, func() bool { return p.snapshot().Probes >= 2 }, "probes after the panics")
+	eventually(t, wait, func() bool { return p.snapshot().Probes >= 2 }, "probes after the panics")
 	assert.Equal(t, stateReady, p.snapshot().State)
 	recorded := p.snapshot().Probes
 	assert.LessOrEqual(t, int64(recorded), f.probes.Load(), "only probes that reached the node are recorded")
@@ -72,12 +73,15 @@ func TestProbePanicRecovered(t *testing.T) {
 // (here: in logging a transition, under the pool's lock) is logged and the
 // pool goes on evaluating; the lock is free again.
 func TestPoolLoopPanicRecovered(t *testing.T) {
-	a := newFakeNode(t, "a")
+	// stepped: the first probe answers once the pool is provisioned, so
+	// its transition is the loop's to evaluate
+	a := newSteppedNode(t, "a")
 	core, logs := observer.New(zapcore.DebugLevel)
 	var armed atomic.Bool
 	armed.Store(true)
 	h := fastPool("panic-loop", a.addr())
 	h.Rise, h.Fall = 1, 1
+	h.Timeout = caddy.Duration(time.Minute) // a probe waits for the test's answer
 	h.logger = zap.New(core, zap.Hooks(func(e zapcore.Entry) error {
 		if e.Message == "node state changed" && armed.CompareAndSwap(true, false) {
 			panic("injected panic")
@@ -86,13 +90,18 @@ func TestPoolLoopPanicRecovered(t *testing.T) {
 	}))
 	provision(t, h)
 
-	eventually(t, 5*time.Second, func() bool { return stateOf(h, 0) == nodeReady }, "ready on a later evaluation")
+	a.step(t, modeOK) // unknown -> ready: logging the transition panics
+	eventually(t, wait, func() bool { return logs.FilterMessage("evaluating node states panicked").Len() == 1 }, "panic logged")
+	assert.Equal(t, nodeUnknown, stateOf(h, 0), "the evaluation that panicked stored nothing")
 	assertPanicsLogged(t, logs, "evaluating node states panicked", 1, "(*HealthReady).transition")
 	assert.Equal(t, "panic-loop", logs.FilterMessage("evaluating node states panicked").All()[0].ContextMap()["pool"])
 
-	// and it keeps following the node
-	a.mode.Store(mode503)
-	eventually(t, 5*time.Second, func() bool { return stateOf(h, 0) == nodeNotReady }, "not_ready after the panic")
+	// the next probe's evaluation goes through, and the next ones follow
+	// the node
+	a.step(t, modeOK)
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady }, "ready on the next evaluation")
+	a.step(t, mode503)
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeNotReady }, "not_ready after the panic")
 	assert.Zero(t, logs.FilterMessage("pool loop panicked, node states are no longer updated").Len())
 }
 
@@ -104,7 +113,7 @@ func TestClusterGatePanicRecovered(t *testing.T) {
 	h := fastPool("panic-gate", a.addr())
 	h.logger = zap.New(core)
 	provision(t, h)
-	eventually(t, 5*time.Second, func() bool { return stateOf(h, 0) == nodeReady }, "ready")
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady }, "ready")
 
 	// A gate of its own (the pool runs none, cluster is off), so that its
 	// client can be wrapped before it runs.
@@ -115,7 +124,7 @@ func TestClusterGatePanicRecovered(t *testing.T) {
 	go func() { defer close(done); g.run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	eventually(t, 5*time.Second, func() bool { return g.view().Quorum == quorumOK }, "quorum checked after the panics")
+	eventually(t, wait, func() bool { return g.view().Quorum == quorumOK }, "quorum checked after the panics")
 	assertPanicsLogged(t, logs, "cluster quorum check panicked", 2, "(*clusterGate).check")
 	cancel()
 	<-done
