@@ -190,7 +190,8 @@ func TestPassiveIsPerDialAddress(t *testing.T) {
 	cfg.Port = s3port
 	consolePool := provision(t, cfg)
 	require.Same(t, s3pool.nodes[0].probe, consolePool.nodes[0].probe, "one probe loop for both sites")
-	eventually(t, wait, func() bool { return stateOf(consolePool, 0) == nodeReady }, "ready")
+	// each pool evaluates the shared probe's result on its own goroutine
+	eventually(t, wait, func() bool { return stateOf(s3pool, 0) == nodeReady && stateOf(consolePool, 0) == nodeReady }, "ready")
 
 	require.NoError(t, consolePool.ResetCache(resetCacheReq(console.addr())))
 	assert.Equal(t, nodeEjected, stateOf(consolePool, 0))
