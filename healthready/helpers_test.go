@@ -136,13 +136,16 @@ func testCtx(t testing.TB) caddy.Context {
 	return ctx
 }
 
-// fastPool returns a config with short timings for tests.
+// fastPool returns a config that probes often, for tests. Its timeout is
+// long: a probe of a healthy fake node that timed out on a busy machine
+// would flip a node the test holds steady. Tests of hanging nodes set
+// their own.
 func fastPool(name string, upstreams ...string) *HealthReady {
 	return &HealthReady{
 		Upstreams: upstreams,
 		Name:      name,
 		Interval:  caddy.Duration(25 * time.Millisecond),
-		Timeout:   caddy.Duration(150 * time.Millisecond),
+		Timeout:   caddy.Duration(wait),
 		Rise:      2,
 		Fall:      2,
 	}

@@ -43,6 +43,9 @@ func TestMinIOSemantics(t *testing.T) {
 			}
 			cfg := fastPool("sem-"+tt.name, addr)
 			cfg.Method = tt.method
+			if tt.mode == modeHang {
+				cfg.Timeout = caddy.Duration(150 * time.Millisecond)
+			}
 			cfg.Interval = caddy.Duration(time.Hour) // the first probe only
 			h := provision(t, cfg)
 			eventually(t, wait, func() bool { return stateOf(h, 0) != nodeUnknown }, "first probe")
@@ -292,6 +295,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	var pools []*HealthReady
 	for i, name := range []string{"leak-1", "leak-2", "leak-3"} {
 		cfg := fastPool(name, a.addr(), b.addr(), dead)
+		cfg.Timeout = caddy.Duration(150 * time.Millisecond) // b's probes time out
 		cfg.Cluster = "write"
 		cfg.Interval = caddy.Duration(time.Duration(10+i) * time.Millisecond)
 		require.NoError(t, cfg.Provision(testCtx(t)))
