@@ -1,15 +1,15 @@
 // Package healthready gives Caddy's reverse_proxy MinIO-aware active and
 // passive health: the dynamic upstream source
 // `http.reverse_proxy.upstreams.healthready` returns only the MinIO nodes
-// that are ready, and the handler `http.handlers.healthready_status` shows
+// that are routable (ready, or not probed yet), and the handler `http.handlers.healthready_status` shows
 // the state of every pool (text, JSON, HTML, and a readiness answer for
 // keepalived or an outer load balancer).
 package healthready
 
 import (
+	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +24,11 @@ func init() {
 	caddy.RegisterModule(new(HealthReady))
 }
 
-// Defaults of HealthReady; the same as the seed's lua-resty-upstream-healthcheck.
+// Defaults of HealthReady: a probe every 3s with a 1s timeout, and three
+// results in a row to change a node's state, so a node that stops
+// answering is out after three failed probes (some 10s; a failed attempt
+// on real traffic ejects it at once) and back after three good ones; at
+// most 10 probes in flight per pool.
 const (
 	defaultPath          = "/minio/health/ready"
 	defaultInterval      = 3 * time.Second
@@ -39,8 +43,8 @@ const (
 )
 
 // HealthReady is a dynamic upstream source that probes every MinIO node's
-// readiness endpoint and returns only the nodes that can serve, in config
-// order, so that it composes with every lb_policy. A node is ready when the
+// readiness endpoint and returns only the routable nodes (ready, or not
+// probed yet), in config order, so that it composes with every lb_policy. A node is ready when the
 // probe answers the expected status (200) without an X-Minio-Server-Status
 // header (a starting MinIO answers 200 with `X-Minio-Server-Status: offline`).
 //
@@ -146,7 +150,8 @@ type HealthReady struct {
 	seq    uint64
 
 	kickCh    chan struct{}
-	stopCh    chan struct{}
+	ctx       context.Context // done once Cleanup starts: stops the pool's goroutines
+	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	cleanOnce sync.Once
 
@@ -164,10 +169,9 @@ type node struct {
 	passive *passiveState
 
 	// guarded by HealthReady.evalMu
-	state    string
-	since    time.Time
-	routable bool
-	reason   string
+	state  nodeState
+	since  time.Time
+	reason string
 }
 
 // snapshot is the routable set, rebuilt on change only.
@@ -237,18 +241,20 @@ func (h *HealthReady) applyDefaults() {
 // Provision validates the config, joins (or starts) the shared probe loops
 // and passive states, and builds the first snapshot.
 func (h *HealthReady) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
-	h.applyDefaults()
-	if err := h.validate(); err != nil {
+	if h.logger == nil { // a logger set before (tests observing the logs) is kept
+		h.logger = ctx.Logger()
+	}
+	if err := h.Validate(); err != nil {
 		return err
 	}
+	h.applyDefaults()
 	h.events = loadEvents(ctx, h.logger)
 	h.countedKey = "http.reverse_proxy.healthready." + h.Name + ".counted"
 	h.warnWithoutRetries(ctx)
 
 	h.sem = make(chan struct{}, h.Concurrency)
 	h.kickCh = make(chan struct{}, 1)
-	h.stopCh = make(chan struct{})
+	h.ctx, h.stop = context.WithCancel(context.Background())
 	h.byAddr = make(map[string]*node, len(h.Upstreams))
 	headerKey := canonicalHeaders(h.Headers)
 	for i, dial := range h.Upstreams {
@@ -289,12 +295,10 @@ func (h *HealthReady) Provision(ctx caddy.Context) error {
 	}
 	h.evaluate(true)
 
-	h.wg.Add(1)
-	go h.loop()
+	h.wg.Go(h.loop)
 	if h.Cluster != "" {
 		h.gate = newClusterGate(h)
-		h.wg.Add(1)
-		go h.gate.run(&h.wg, h.stopCh)
+		h.wg.Go(func() { h.gate.run(h.ctx) })
 	}
 	registerPool(h)
 	registerMetrics(ctx, h.logger)
@@ -323,85 +327,6 @@ func (h *HealthReady) warnWithoutRetries(ctx caddy.Context) {
 	}
 }
 
-// Validate checks the config; Provision runs the same checks first.
-func (h *HealthReady) Validate() error { return h.validate() }
-
-func (h *HealthReady) validate() error {
-	if len(h.Upstreams) == 0 {
-		return fmt.Errorf("upstreams: at least one upstream is required")
-	}
-	seen := make(map[string]bool, len(h.Upstreams))
-	for i, u := range h.Upstreams {
-		addr, _, err := splitDial(u)
-		if err != nil {
-			return fmt.Errorf("upstreams[%d] %q: %v", i, u, err)
-		}
-		if seen[addr] {
-			return fmt.Errorf("upstreams[%d] %q: listed twice", i, u)
-		}
-		seen[addr] = true
-	}
-	if !strings.HasPrefix(h.Path, "/") {
-		return fmt.Errorf("path %q: must start with /", h.Path)
-	}
-	if h.Method != http.MethodGet && h.Method != http.MethodHead {
-		return fmt.Errorf("method %q: must be GET or HEAD", h.Method)
-	}
-	if h.Scheme != "http" && h.Scheme != "https" {
-		return fmt.Errorf("scheme %q: must be http or https", h.Scheme)
-	}
-	if h.Port < 0 || h.Port > 65535 {
-		return fmt.Errorf("port %d: must be 1-65535", h.Port)
-	}
-	if h.Port > 0 && len(h.ProbeTo) > 0 {
-		return fmt.Errorf("port and probe_to: use one of them")
-	}
-	if len(h.ProbeTo) > 0 {
-		if len(h.ProbeTo) != len(h.Upstreams) {
-			return fmt.Errorf("probe_to: %d addresses for %d upstreams; give one per upstream, in order", len(h.ProbeTo), len(h.Upstreams))
-		}
-		for i, a := range h.ProbeTo {
-			if _, _, err := splitDial(a); err != nil {
-				return fmt.Errorf("probe_to[%d] %q: %v", i, a, err)
-			}
-		}
-	}
-	if (h.TLSInsecureSkipVerify || h.TLSServerName != "") && h.Scheme != "https" {
-		return fmt.Errorf("tls_insecure_skip_verify/tls_server_name: need scheme https")
-	}
-	if h.Interval < 0 {
-		return fmt.Errorf("interval %v: must be positive", time.Duration(h.Interval))
-	}
-	if h.Timeout < 0 {
-		return fmt.Errorf("timeout %v: must be positive", time.Duration(h.Timeout))
-	}
-	if h.Rise < 1 {
-		return fmt.Errorf("rise %d: must be at least 1", h.Rise)
-	}
-	if h.Fall < 1 {
-		return fmt.Errorf("fall %d: must be at least 1", h.Fall)
-	}
-	if h.Concurrency < 1 {
-		return fmt.Errorf("concurrency %d: must be at least 1", h.Concurrency)
-	}
-	if h.ExpectStatus < 100 || h.ExpectStatus > 599 {
-		return fmt.Errorf("expect_status %d: must be an HTTP status (100-599)", h.ExpectStatus)
-	}
-	if h.Cluster != "" && h.Cluster != "write" && h.Cluster != "read" {
-		return fmt.Errorf("cluster %q: must be off, write or read", h.Cluster)
-	}
-	if h.PassiveFails < -1 {
-		return fmt.Errorf("passive_fails %d: must be at least 1 (or -1 to disable)", h.PassiveFails)
-	}
-	if h.PassiveWindow < 0 {
-		return fmt.Errorf("passive_window %v: must be positive", time.Duration(h.PassiveWindow))
-	}
-	if h.MinReady < 0 || h.MinReady > len(h.Upstreams) {
-		return fmt.Errorf("min_ready %d: must be between 0 and the number of upstreams (%d)", h.MinReady, len(h.Upstreams))
-	}
-	return nil
-}
-
 // GetUpstreams returns the routable upstreams in config order (or all of
 // them while failing open).
 //
@@ -422,68 +347,6 @@ func (h *HealthReady) GetUpstreams(*http.Request) ([]*reverseproxy.Upstream, err
 	return ups, nil
 }
 
-// ResetCache is called by Caddy right before it retries a request, i.e.
-// right after an attempt failed (a dial or transport error, or a response
-// that matched lb_retry_match). The request's replacer then still names
-// the failed attempt's upstream: count the failure against it.
-//
-// A failure counts once per request and node. Caddy also calls ResetCache
-// after an iteration that selected no upstream (and so made no attempt),
-// with the placeholder still naming the earlier failure; counting per
-// request keeps one request's retry loop from ejecting a node on its own,
-// and leaves the placeholder alone for selection policies that read it
-// (session_affinity continues with the next node in the key's order).
-func (h *HealthReady) ResetCache(r *http.Request) error {
-	if h.PassiveFails < 0 || r == nil {
-		return nil
-	}
-	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if !ok {
-		return nil
-	}
-	hostport, _ := repl.GetString(upstreamHostportKey)
-	if hostport == "" {
-		return nil
-	}
-	counted, _ := repl.Get(h.countedKey)
-	seen, _ := counted.([]string)
-	if slices.Contains(seen, hostport) {
-		return nil
-	}
-	repl.Set(h.countedKey, append(seen, hostport))
-	h.observeFailure(hostport)
-	return nil
-}
-
-const upstreamHostportKey = "http.reverse_proxy.upstream.hostport"
-
-// observeFailure counts one failed attempt against addr and ejects it when
-// passive_fails is reached within passive_window.
-func (h *HealthReady) observeFailure(addr string) {
-	n := h.byAddr[addr]
-	if n == nil {
-		return
-	}
-	if !n.passive.fail(time.Now(), h.PassiveFails, time.Duration(h.PassiveWindow)) {
-		h.logger.Debug("passive failure", zap.String("pool", h.Name), zap.String("node", n.dial))
-		return
-	}
-	counter(counterKey{metric: "ejections", pool: h.Name, node: n.dial}).Add(1)
-	h.logger.Warn("node ejected by passive health check",
-		zap.String("pool", h.Name), zap.String("node", n.dial),
-		zap.Int("passive_fails", h.PassiveFails),
-		zap.Duration("passive_window", time.Duration(h.PassiveWindow)),
-		zap.Int("rise", h.Rise))
-	// This pool stops routing to it before Caddy's next attempt; the
-	// others sharing the address follow from their own goroutines.
-	h.evaluate(false)
-	for _, o := range n.passive.subscribers() {
-		if o != h {
-			o.kick()
-		}
-	}
-}
-
 // kick asks the pool's goroutine to re-evaluate; it never blocks.
 func (h *HealthReady) kick() {
 	select {
@@ -492,16 +355,26 @@ func (h *HealthReady) kick() {
 	}
 }
 
+// loop re-evaluates the pool whenever it is kicked (a probe result, an
+// ejection by another pool), until Cleanup.
 func (h *HealthReady) loop() {
-	defer h.wg.Done()
+	defer recoverPanic(h.logger, "pool loop panicked, node states are no longer updated", zap.String("pool", h.Name))
 	for {
 		select {
-		case <-h.stopCh:
+		case <-h.ctx.Done():
 			return
 		case <-h.kickCh:
-			h.evaluate(false)
+			h.reevaluate()
 		}
 	}
+}
+
+// reevaluate is one evaluation of the loop. A panic in it is logged and
+// the loop goes on: the next probe result kicks it again, and a pool
+// whose routable set froze would keep routing on stale health.
+func (h *HealthReady) reevaluate() {
+	defer recoverPanic(h.logger, "evaluating node states panicked", zap.String("pool", h.Name))
+	h.evaluate(false)
 }
 
 // Cleanup releases the shared probe loops and passive states; a loop stops
@@ -509,8 +382,8 @@ func (h *HealthReady) loop() {
 func (h *HealthReady) Cleanup() error {
 	h.cleanOnce.Do(func() {
 		unregisterPool(h)
-		if h.stopCh != nil {
-			close(h.stopCh)
+		if h.stop != nil {
+			h.stop()
 		}
 		h.wg.Wait()
 		for _, n := range h.nodes {

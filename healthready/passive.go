@@ -1,8 +1,13 @@
 package healthready
 
 import (
+	"net/http"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 )
 
 // maxPassiveHistory bounds the failure timestamps kept per dial address.
@@ -82,6 +87,13 @@ func (s *passiveState) status() (bool, time.Time) {
 	return s.ejected, s.ejectedAt
 }
 
+// ejectionCount counts the ejections of the address (process lifetime).
+func (s *passiveState) ejectionCount() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ejections
+}
+
 // readmit ends an ejection that started at at; false if another pool
 // already did or a newer ejection replaced it.
 func (s *passiveState) readmit(at time.Time) bool {
@@ -114,4 +126,66 @@ func (s *passiveState) unsubscribe(h *HealthReady) {
 	s.mu.Lock()
 	delete(s.subs, h)
 	s.mu.Unlock()
+}
+
+// ResetCache is called by Caddy right before it retries a request, i.e.
+// right after an attempt failed (a dial or transport error, or a response
+// that matched lb_retry_match). The request's replacer then still names
+// the failed attempt's upstream: count the failure against it.
+//
+// A failure counts once per request and node. Caddy also calls ResetCache
+// after an iteration that selected no upstream (and so made no attempt),
+// with the placeholder still naming the earlier failure; counting per
+// request keeps one request's retry loop from ejecting a node on its own,
+// and leaves the placeholder alone for selection policies that read it
+// (session_affinity continues with the next node in the key's order).
+func (h *HealthReady) ResetCache(r *http.Request) error {
+	if h.PassiveFails < 0 || r == nil {
+		return nil
+	}
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return nil
+	}
+	hostport, _ := repl.GetString(upstreamHostportKey)
+	if hostport == "" {
+		return nil
+	}
+	counted, _ := repl.Get(h.countedKey)
+	seen, _ := counted.([]string)
+	if slices.Contains(seen, hostport) {
+		return nil
+	}
+	repl.Set(h.countedKey, append(seen, hostport))
+	h.observeFailure(hostport)
+	return nil
+}
+
+const upstreamHostportKey = "http.reverse_proxy.upstream.hostport"
+
+// observeFailure counts one failed attempt against addr and ejects it when
+// passive_fails is reached within passive_window.
+func (h *HealthReady) observeFailure(addr string) {
+	n := h.byAddr[addr]
+	if n == nil {
+		return
+	}
+	if !n.passive.fail(time.Now(), h.PassiveFails, time.Duration(h.PassiveWindow)) {
+		h.logger.Debug("passive failure", zap.String("pool", h.Name), zap.String("node", n.dial))
+		return
+	}
+	counter(counterKey{metric: "ejections", pool: h.Name, node: n.dial}).Add(1)
+	h.logger.Warn("node ejected by passive health check",
+		zap.String("pool", h.Name), zap.String("node", n.dial),
+		zap.Int("passive_fails", h.PassiveFails),
+		zap.Duration("passive_window", time.Duration(h.PassiveWindow)),
+		zap.Int("rise", h.Rise))
+	// This pool stops routing to it before Caddy's next attempt; the
+	// others sharing the address follow from their own goroutines.
+	h.evaluate(false)
+	for _, o := range n.passive.subscribers() {
+		if o != h {
+			o.kick()
+		}
+	}
 }

@@ -3,22 +3,26 @@ package healthready
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // probeState is the state of one probe target, as the active probes see it.
 type probeState uint8
 
 const (
-	// stateUnknown: no probe has finished yet. It counts as routable so that
-	// a freshly started Caddy does not answer 503 while the first probes run.
+	// stateUnknown: no probe has finished yet (the node is routable
+	// meanwhile: see nodeUnknown).
 	stateUnknown probeState = iota
 	stateReady
 	stateNotReady
@@ -88,9 +92,9 @@ func (r probeResult) reason() string {
 	case r.Err != "":
 		return "error: " + r.Err
 	case r.ServerStatus != "":
-		return "status " + itoa(r.Status) + ", " + minioStatusHeader + ": " + r.ServerStatus
+		return "status " + strconv.Itoa(r.Status) + ", " + minioStatusHeader + ": " + r.ServerStatus
 	case r.Status != 0:
-		return "status " + itoa(r.Status)
+		return "status " + strconv.Itoa(r.Status)
 	}
 	return ""
 }
@@ -121,6 +125,9 @@ type prober struct {
 	header http.Header
 	client *http.Client
 	sem    chan struct{} // bounds probes in flight; shared by the loops a pool started
+	// logger returns the logger for a panic in the loop (loopLogger; a
+	// test hook).
+	logger func() *zap.Logger
 
 	stop    chan struct{}
 	done    chan struct{}
@@ -174,6 +181,7 @@ func newProber(spec probeSpec, header http.Header, sem chan struct{}) *prober {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		sem:        sem,
+		logger:     loopLogger,
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 		ctx:        ctx,
@@ -203,7 +211,8 @@ func (p *prober) Destruct() error {
 
 func (p *prober) run() {
 	defer close(p.done)
-	p.probeOnce()
+	defer recoverPanic(p.logger(), "probe loop panicked, the target is no longer probed", zap.String("target", p.url))
+	p.probe()
 	for {
 		// ±10% jitter so that many proxies (or many targets) do not probe
 		// a cluster in lockstep.
@@ -218,8 +227,17 @@ func (p *prober) run() {
 			return
 		case <-t.C:
 		}
-		p.probeOnce()
+		p.probe()
 	}
+}
+
+// probe runs one probe. A panic in it is logged and the loop goes on at
+// the next interval: a node's health checks must not stop over one bad
+// probe. The probe's result is lost, which leaves the node's state as it
+// was rather than calling a node down for a fault of this code.
+func (p *prober) probe() {
+	defer recoverPanic(p.logger(), "probe panicked", zap.String("target", p.url))
+	p.probeOnce()
 }
 
 func (p *prober) probeOnce() {
@@ -278,7 +296,7 @@ func (p *prober) do() probeResult {
 // shortErr keeps the part of a client error that says what happened.
 func shortErr(err error) string {
 	var ne net.Error
-	if errorsAs(err, &ne) && ne.Timeout() {
+	if errors.As(err, &ne) && ne.Timeout() {
 		return "timeout"
 	}
 	s := err.Error()
@@ -290,10 +308,21 @@ func shortErr(err error) string {
 	return s
 }
 
-// record feeds one result into the state machine: from unknown one result
-// decides; between confirmed states rise/fall consecutive results do.
+// record feeds one result into the state machine and kicks the pools
+// that use the target.
 func (p *prober) record(res probeResult) {
+	for _, h := range p.recordLocked(res) {
+		h.kick()
+	}
+}
+
+// recordLocked is record's part under p.mu (unlocked by defer, so that a
+// recovered panic leaves the prober usable): from unknown one result
+// decides; between confirmed states rise/fall consecutive results do. It
+// returns the subscribed pools.
+func (p *prober) recordLocked(res probeResult) []*HealthReady {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.last = res
 	p.hasResult = true
 	p.probes++
@@ -328,10 +357,7 @@ func (p *prober) record(res probeResult) {
 	for h := range p.subs {
 		subs = append(subs, h)
 	}
-	p.mu.Unlock()
-	for _, h := range subs {
-		h.kick()
-	}
+	return subs
 }
 
 // passedSince reports whether the latest rise consecutive probes all

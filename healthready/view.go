@@ -86,6 +86,9 @@ type NodeView struct {
 	PassiveFailures int `json:"passive_failures"`
 	// PassiveEjections counts ejections of this address (process lifetime).
 	PassiveEjections uint64 `json:"passive_ejections"`
+
+	// state is State for the renderers; zero in a decoded document.
+	state nodeState
 }
 
 // view builds the pool's status. hosts are Caddy's per-address counters
@@ -111,7 +114,8 @@ func (h *HealthReady) view(hosts map[string]caddyHostCounts) PoolView {
 		ps := n.probe.snapshot()
 		nv := NodeView{
 			Upstream: n.dial, Probe: n.spec.Addr,
-			State: n.state, Routable: n.routable, Since: n.since, Reason: n.reason,
+			State: n.state.String(), Routable: n.state.routable(), Since: n.since, Reason: n.reason,
+			state:             n.state,
 			ProbeState:        ps.State.String(),
 			ConsecutivePasses: ps.Passes, ConsecutiveFails: ps.Fails,
 			LastStatus: ps.Last.Status, LastServerStatus: ps.Last.ServerStatus, LastError: ps.Last.Err,
@@ -123,10 +127,8 @@ func (h *HealthReady) view(hosts map[string]caddyHostCounts) PoolView {
 		c := hosts[n.dial]
 		nv.InFlight, nv.CaddyFails = c.InFlight, c.Fails
 		nv.PassiveFailures = n.passive.recentFailures(now, time.Duration(h.PassiveWindow))
-		n.passive.mu.Lock()
-		nv.PassiveEjections = n.passive.ejections
-		n.passive.mu.Unlock()
-		if n.routable {
+		nv.PassiveEjections = n.passive.ejectionCount()
+		if nv.Routable {
 			v.Routable++
 		}
 		v.Nodes = append(v.Nodes, nv)

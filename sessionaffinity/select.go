@@ -76,7 +76,7 @@ func replacerOf(r *http.Request) *caddy.Replacer {
 // source's boxed label, or nil when no source yields a key.
 func (s *SessionAffinitySelection) extract(r *http.Request) (key uint64, label any) {
 	var h keyHasher
-	h.reset(s.seed)
+	h.reset(s.hashSeed)
 	for i := range s.sources {
 		if idx, ok := s.sources[i].hash(r, &h); ok {
 			return h.sum(), s.sources[i].labels[idx]
