@@ -190,7 +190,7 @@ func (f *fakeNode) handle(c net.Conn, br *bufio.Reader, req *http.Request) bool 
 			select {
 			case <-f.stall:
 				return false
-			case <-time.After(50 * time.Millisecond):
+			case <-time.After(300 * time.Millisecond):
 			}
 			_, _ = c.Write([]byte{'0' + byte(i)})
 		}
