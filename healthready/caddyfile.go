@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -32,6 +33,9 @@ import (
 //	    passive_fails <n>
 //	    passive_window <duration>
 //	    min_ready <n>
+//	    hold <duration>|off
+//	    hold_max <n>
+//	    busy_window <duration>
 //	    name <pool name>
 //	}
 //
@@ -46,10 +50,11 @@ func (h *HealthReady) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	h.Upstreams = append(h.Upstreams, d.RemainingArgs()...)
 	// Where the plain single-value options go.
 	strOpts := map[string]*string{"path": &h.Path, "host": &h.Host, "tls_server_name": &h.TLSServerName, "name": &h.Name}
-	durOpts := map[string]*caddy.Duration{"interval": &h.Interval, "timeout": &h.Timeout, "passive_window": &h.PassiveWindow}
+	durOpts := map[string]*caddy.Duration{"interval": &h.Interval, "timeout": &h.Timeout, "passive_window": &h.PassiveWindow,
+		"busy_window": &h.BusyWindow}
 	intOpts := map[string]*int{
 		"port": &h.Port, "rise": &h.Rise, "fall": &h.Fall, "concurrency": &h.Concurrency,
-		"expect_status": &h.ExpectStatus, "passive_fails": &h.PassiveFails, "min_ready": &h.MinReady,
+		"expect_status": &h.ExpectStatus, "passive_fails": &h.PassiveFails, "hold_max": &h.HoldMax,
 	}
 	for seq := 1; d.NextBlock(0); seq++ {
 		opt := d.Val()
@@ -103,7 +108,30 @@ func (h *HealthReady) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.Headers = make(http.Header)
 			}
 			h.Headers.Add(args[0], args[1])
-		case "interval", "timeout", "passive_window":
+		case "hold":
+			v, err := oneArg(d, opt)
+			if err != nil {
+				return err
+			}
+			var dur time.Duration
+			if v != "off" {
+				if dur, err = caddy.ParseDuration(v); err != nil {
+					return d.Errf("%s %q: not a duration (or off): %v", opt, v, err)
+				}
+			}
+			hold := caddy.Duration(dur)
+			h.Hold = &hold
+		case "min_ready":
+			v, err := oneArg(d, opt)
+			if err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return d.Errf("%s %q: not an integer", opt, v)
+			}
+			h.MinReady = &n
+		case "interval", "timeout", "passive_window", "busy_window":
 			v, err := oneArg(d, opt)
 			if err != nil {
 				return err
@@ -113,7 +141,7 @@ func (h *HealthReady) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("%s %q: not a duration: %v", opt, v, err)
 			}
 			*durOpts[opt] = caddy.Duration(dur)
-		case "port", "rise", "fall", "concurrency", "expect_status", "passive_fails", "min_ready":
+		case "port", "rise", "fall", "concurrency", "expect_status", "passive_fails", "hold_max":
 			v, err := oneArg(d, opt)
 			if err != nil {
 				return err

@@ -42,9 +42,11 @@ func (h *HealthReady) evaluateLocked(initial bool) (events []emitted, readmitted
 	now := time.Now()
 	changed := false
 	routable := 0
+	var busyEnds time.Time // the soonest end of a busy period, to evaluate again then
 	for _, n := range h.nodes {
 		ps := n.probe.snapshot()
 		ejected, ejectedAt := n.passive.status()
+		goingAway := n.passive.goingAwayReason()
 		if ejected && n.probe.passedSince(ejectedAt) {
 			if n.passive.readmit(ejectedAt) {
 				readmitted = append(readmitted, n.passive)
@@ -54,11 +56,31 @@ func (h *HealthReady) evaluateLocked(initial bool) (events []emitted, readmitted
 			ejected = false
 		}
 		state, since, reason := nodeStateOf(ps.State), ps.Since, ps.Last.reason()
-		if ejected {
+		busyUntil, busyWhy := n.passive.busy()
+		if probeBusy := ps.LastBusy.Add(time.Duration(h.BusyWindow)); probeBusy.After(busyUntil) {
+			busyUntil, busyWhy = probeBusy, "readiness probe answered busy"
+		}
+		drain, drained := drainOf(n.addr)
+		switch {
+		case drained:
+			state, since = nodeDrained, drain.Since
+			reason = "drained by " + drain.By
+			if !ps.Last.OK && ps.HasResult {
+				reason += "; last probe " + ps.Last.reason()
+			}
+		case ejected && goingAway != "":
+			state, since = nodeEjected, ejectedAt
+			reason = "going away: " + goingAway
+		case ejected:
 			state, since = nodeEjected, ejectedAt
 			reason = fmt.Sprintf("passive: %d failed attempt(s) within %v", h.PassiveFails, time.Duration(h.PassiveWindow))
 			if r := ps.Last.reason(); r != "" && !ps.Last.OK {
 				reason += "; last probe " + r
+			}
+		case state == nodeReady && busyUntil.After(now):
+			state, reason = nodeBusy, "busy: "+busyWhy
+			if busyEnds.IsZero() || busyUntil.Before(busyEnds) {
+				busyEnds = busyUntil
 			}
 		}
 		if state.routable() {
@@ -66,7 +88,9 @@ func (h *HealthReady) evaluateLocked(initial bool) (events []emitted, readmitted
 		}
 		if state != n.state {
 			if !initial {
-				since = now
+				if state != nodeDrained && state != nodeEjected {
+					since = now
+				}
 				h.transition(n, state, reason)
 				if state.routable() != n.state.routable() {
 					name := "unhealthy"
@@ -81,17 +105,21 @@ func (h *HealthReady) evaluateLocked(initial bool) (events []emitted, readmitted
 		}
 		n.reason = reason
 	}
-	failOpen := routable < h.MinReady
+	if !busyEnds.IsZero() {
+		h.wakeAt(busyEnds)
+	}
+	h.setUrgent(routable == 0)
+	failOpen := routable < h.minReady
 	if failOpen != h.failOpen || initial {
 		if failOpen && !initial {
 			h.logger.Warn("pool fails open: too few routable nodes, routing to all upstreams",
-				zap.String("pool", h.Name), zap.Int("routable", routable), zap.Int("min_ready", h.MinReady))
+				zap.String("pool", h.Name), zap.Int("routable", routable), zap.Int("min_ready", h.minReady))
 		} else if !failOpen && h.failOpen {
 			h.logger.Warn("pool no longer fails open", zap.String("pool", h.Name),
-				zap.Int("routable", routable), zap.Int("min_ready", h.MinReady))
+				zap.Int("routable", routable), zap.Int("min_ready", h.minReady))
 		} else if failOpen {
 			h.logger.Warn("pool starts failing open: too few routable nodes, routing to all upstreams",
-				zap.String("pool", h.Name), zap.Int("routable", routable), zap.Int("min_ready", h.MinReady))
+				zap.String("pool", h.Name), zap.Int("routable", routable), zap.Int("min_ready", h.minReady))
 		}
 		if failOpen != h.failOpen {
 			h.failOpenSince = now
@@ -100,15 +128,51 @@ func (h *HealthReady) evaluateLocked(initial bool) (events []emitted, readmitted
 		changed = true
 	}
 	if changed || h.snap.Load() == nil {
-		dials := make([]string, 0, len(h.nodes))
+		next := &snapshot{routable: routable, failOpen: failOpen, changed: make(chan struct{})}
 		for _, n := range h.nodes {
+			if n.state.routable() {
+				next.nodes = append(next.nodes, n.dial)
+			}
 			if failOpen || n.state.routable() {
-				dials = append(dials, n.dial)
+				next.dials = append(next.dials, n.dial)
+				next.busy = append(next.busy, n.state == nodeBusy)
 			}
 		}
-		h.snap.Store(&snapshot{dials: dials, routable: routable, failOpen: failOpen})
+		if prev := h.snap.Swap(next); prev != nil {
+			close(prev.changed) // wakes the requests held on it
+		}
 	}
 	return events, readmitted
+}
+
+// wakeAt makes the pool evaluate again at t (the end of a busy period);
+// an earlier wake-up already due is kept. Called under evalMu.
+func (h *HealthReady) wakeAt(t time.Time) {
+	if !h.nextWake.IsZero() && !h.nextWake.After(t) && h.nextWake.After(time.Now()) {
+		return
+	}
+	h.nextWake = t
+	time.AfterFunc(time.Until(t)+time.Millisecond, h.kick)
+}
+
+// setUrgent tells the pool's probers whether it has no routable node: its
+// probes then run every fastInterval and one good probe readmits a node, so
+// held requests go out as soon as a node can take them. Called under
+// evalMu.
+func (h *HealthReady) setUrgent(on bool) {
+	if on == h.urgent {
+		return
+	}
+	h.urgent = on
+	for _, n := range h.nodes {
+		n.probe.setUrgent(on)
+	}
+	if on {
+		h.logger.Warn("no routable node: probing every 100ms, holding new requests",
+			zap.String("pool", h.Name), zap.Duration("hold", h.hold), zap.Int("hold_max", h.HoldMax))
+	} else {
+		h.logger.Info("a node is routable again", zap.String("pool", h.Name))
+	}
 }
 
 // transition logs and counts one node state change.

@@ -209,3 +209,7 @@ func splitHostPort(addr string) (string, int, error) {
 	n, err := strconv.Atoi(port)
 	return host, n, err
 }
+
+func intp(n int) *int { return &n }
+
+func durp(d time.Duration) *caddy.Duration { c := caddy.Duration(d); return &c }

@@ -40,6 +40,9 @@ const (
 	defaultPassiveFails  = 1
 	defaultPassiveWindow = 30 * time.Second
 	defaultMinReady      = 1
+	defaultHold          = 15 * time.Second
+	defaultHoldMax       = 1000
+	defaultBusyWindow    = 5 * time.Second
 )
 
 // HealthReady is a dynamic upstream source that probes every MinIO node's
@@ -52,8 +55,17 @@ const (
 // Caddy calls ResetCache right after a failed attempt it is going to retry,
 // so passive ejection needs lb_retries or lb_try_duration. An ejected node
 // returns only after `rise` consecutive good probes that started after the
-// ejection. When fewer than min_ready nodes are routable, all configured
-// upstreams are returned (fail-open).
+// ejection. A node that answers that it is going away (MinIO's shutdown
+// answer, not initialised) is ejected at once, whatever passive_fails says.
+// A busy node (429, 503 SlowDown/ServerBusy, a busy readiness answer) stays
+// routable with half its share of new requests for busy_window. A drained
+// node (the admin API) gets no new requests.
+//
+// When no node is routable (a whole-cluster restart), new requests wait
+// (hold) until one is, probes run every 100 ms and one good probe makes a
+// node routable. When the hold ends without a node, and whenever fewer than
+// min_ready nodes are routable, all configured upstreams are returned
+// (fail-open).
 //
 // Probe loops are shared per probe target by every site and survive config
 // reloads; so does passive ejection state (per dial address).
@@ -131,8 +143,23 @@ type HealthReady struct {
 
 	// Below this many routable nodes the pool fails open: every configured
 	// upstream is returned, so the site does not answer 503 for everything.
-	// Default: 1.
-	MinReady int `json:"min_ready,omitempty"`
+	// With no routable node at all, the hold comes first. 0 never fails
+	// open. Default: 1.
+	MinReady *int `json:"min_ready,omitempty"`
+
+	// How long a request waits for a routable node when the pool has none
+	// (every node restarting at once, as MinIO upgrades do). Nothing of the
+	// request has been read, so uploads wait too. 0 turns holding off.
+	// Default: 15s.
+	Hold *caddy.Duration `json:"hold,omitempty"`
+
+	// The most requests held at once; more are answered at once (503
+	// SlowDown). Default: 1000.
+	HoldMax int `json:"hold_max,omitempty"`
+
+	// How long a node that said it is busy keeps a reduced share (half) of
+	// new requests after its last busy answer. Default: 5s.
+	BusyWindow caddy.Duration `json:"busy_window,omitempty"`
 
 	// The pool's name on the status page and in metrics. Default: the
 	// upstream list joined with commas.
@@ -158,6 +185,13 @@ type HealthReady struct {
 	evalMu        sync.Mutex
 	failOpen      bool
 	failOpenSince time.Time
+	urgent        bool      // the pool has no routable node: its probes run fast
+	nextWake      time.Time // when a busy period ends and the pool evaluates again
+
+	minReady int           // MinReady with its default
+	hold     time.Duration // Hold with its default
+	holds    holdState
+	busyTurn atomic.Uint64 // alternates a busy node in and out of GetUpstreams
 }
 
 // node is one configured upstream of a pool.
@@ -176,9 +210,12 @@ type node struct {
 
 // snapshot is the routable set, rebuilt on change only.
 type snapshot struct {
-	dials    []string // routable dial addresses in config order
-	routable int
+	dials    []string // routable dial addresses in config order (all while failing open)
+	busy     []bool   // per dials entry: the node is busy (half share)
+	routable int      // routable nodes (not counting fail-open)
+	nodes    []string // routable dial addresses, never the fail-open set
 	failOpen bool
+	changed  chan struct{} // closed when a newer snapshot replaces this one
 }
 
 // CaddyModule returns the Caddy module information.
@@ -230,8 +267,19 @@ func (h *HealthReady) applyDefaults() {
 	if h.PassiveWindow == 0 {
 		h.PassiveWindow = caddy.Duration(defaultPassiveWindow)
 	}
-	if h.MinReady == 0 {
-		h.MinReady = defaultMinReady
+	h.minReady = defaultMinReady
+	if h.MinReady != nil {
+		h.minReady = *h.MinReady
+	}
+	h.hold = defaultHold
+	if h.Hold != nil {
+		h.hold = time.Duration(*h.Hold)
+	}
+	if h.HoldMax == 0 {
+		h.HoldMax = defaultHoldMax
+	}
+	if h.BusyWindow == 0 {
+		h.BusyWindow = caddy.Duration(defaultBusyWindow)
 	}
 	if h.Name == "" {
 		h.Name = strings.Join(h.Upstreams, ",")
@@ -328,7 +376,10 @@ func (h *HealthReady) warnWithoutRetries(ctx caddy.Context) {
 }
 
 // GetUpstreams returns the routable upstreams in config order (or all of
-// them while failing open).
+// them while failing open). With no routable node it first holds the
+// request until one is (see hold.go). A busy node is left out of every
+// other call, which halves its share of new requests; with
+// session_affinity its keys go to their next node meanwhile.
 //
 // They are new Upstream values on every call: Caddy provisions what this
 // returns on each request (it writes Host, the circuit breaker and the
@@ -336,15 +387,37 @@ func (h *HealthReady) warnWithoutRetries(ctx caddy.Context) {
 // would race, as Caddy's own dynamic sources learned (caddy#5736). Two
 // allocations per request; the per-node state lives in Caddy's global
 // dynamic host table, keyed by the dial address.
-func (h *HealthReady) GetUpstreams(*http.Request) ([]*reverseproxy.Upstream, error) {
-	dials := h.snap.Load().dials
+func (h *HealthReady) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, error) {
+	snap := h.snap.Load()
+	if snap.routable == 0 && h.hold > 0 && r != nil {
+		snap = h.waitForNode(r, snap)
+	}
+	dials, busy := snap.dials, snap.busy
+	skipBusy := false
+	if n := countFalse(busy); n > 0 && n < len(busy) {
+		// Only when a node that is not busy remains to take the request.
+		skipBusy = h.busyTurn.Add(1)%2 == 0
+	}
 	vals := make([]reverseproxy.Upstream, len(dials))
-	ups := make([]*reverseproxy.Upstream, len(dials))
+	ups := make([]*reverseproxy.Upstream, 0, len(dials))
 	for i, d := range dials {
+		if skipBusy && busy[i] {
+			continue
+		}
 		vals[i].Dial = d
-		ups[i] = &vals[i]
+		ups = append(ups, &vals[i])
 	}
 	return ups, nil
+}
+
+func countFalse(bs []bool) int {
+	n := 0
+	for _, b := range bs {
+		if !b {
+			n++
+		}
+	}
+	return n
 }
 
 // kick asks the pool's goroutine to re-evaluate; it never blocks.
@@ -386,6 +459,14 @@ func (h *HealthReady) Cleanup() error {
 			h.stop()
 		}
 		h.wg.Wait()
+		h.evalMu.Lock()
+		if h.urgent {
+			h.urgent = false
+			for _, n := range h.nodes {
+				n.probe.setUrgent(false)
+			}
+		}
+		h.evalMu.Unlock()
 		for _, n := range h.nodes {
 			n.probe.unsubscribe(h)
 			releaseProber(n.spec)

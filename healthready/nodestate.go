@@ -20,8 +20,16 @@ const (
 	// nodeNotReady: the probes say the node cannot serve.
 	nodeNotReady
 	// nodeEjected: failed attempts on real traffic took the node out until
-	// rise good probes that started after the ejection.
+	// rise good probes that started after the ejection; so did an answer
+	// saying the node is going away (shutting down, not initialised).
 	nodeEjected
+	// nodeBusy: ready, but it said it is overloaded (429, 503 SlowDown or
+	// ServerBusy) within busy_window: it keeps half its share of new
+	// requests. Busy is not dead.
+	nodeBusy
+	// nodeDrained: an operator drained it (admin API): no new requests,
+	// the ones in flight finish.
+	nodeDrained
 
 	numNodeStates
 )
@@ -32,12 +40,14 @@ var nodeStates = [numNodeStates]struct {
 	routable bool   // traffic may go to the node
 	text     string // the text status page (lua-resty-upstream-healthcheck's words)
 	label    string // the HTML page's badge
-	badge    string // the HTML page's badge class: ok, bad, unk
+	badge    string // the HTML page's badge class: ok, bad, warn, unk
 }{
 	nodeUnknown:  {name: "unknown", routable: true, text: "UNKNOWN", label: "unknown", badge: "unk"},
 	nodeReady:    {name: "ready", routable: true, text: "UP", label: "ready", badge: "ok"},
 	nodeNotReady: {name: "not_ready", text: "DOWN", label: "not ready", badge: "bad"},
 	nodeEjected:  {name: "ejected", text: "DOWN (ejected)", label: "ejected", badge: "bad"},
+	nodeBusy:     {name: "busy", routable: true, text: "UP (busy)", label: "busy", badge: "warn"},
+	nodeDrained:  {name: "drained", text: "DRAINED", label: "drained", badge: "unk"},
 }
 
 // String returns the state's name as the status page and metrics show it.

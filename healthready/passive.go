@@ -8,6 +8,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/minio-lb/caddy-minio-lb/internal/proxytrace"
 )
 
 // maxPassiveHistory bounds the failure timestamps kept per dial address.
@@ -26,7 +28,10 @@ type passiveState struct {
 	failures  []time.Time // recent failures, oldest first
 	ejected   bool
 	ejectedAt time.Time
+	goingAway string // set when the node said it is going away: why
 	ejections uint64
+	busyUntil time.Time // the node said it is busy; its share is reduced until then
+	busyWhy   string
 	subs      map[*HealthReady]struct{}
 }
 
@@ -60,7 +65,7 @@ func (s *passiveState) fail(now time.Time, fails int, window time.Duration) bool
 	if len(s.failures) < fails {
 		return false
 	}
-	s.ejected, s.ejectedAt = true, now
+	s.ejected, s.ejectedAt, s.goingAway = true, now, ""
 	s.ejections++
 	s.failures = s.failures[:0]
 	return true
@@ -78,6 +83,51 @@ func (s *passiveState) recentFailures(now time.Time, window time.Duration) int {
 		}
 	}
 	return n
+}
+
+// ejectNow ejects the address at once: the node answered that it is going
+// away (why). false if it was already ejected.
+func (s *passiveState) ejectNow(now time.Time, why string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ejected {
+		return false
+	}
+	s.ejected, s.ejectedAt, s.goingAway = true, now, why
+	s.ejections++
+	s.failures = s.failures[:0]
+	return true
+}
+
+// goingAwayReason is why the current ejection happened at once, or "".
+func (s *passiveState) goingAwayReason() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ejected {
+		return ""
+	}
+	return s.goingAway
+}
+
+// markBusy records a busy answer: the node's share stays reduced until
+// until. It reports whether the node was not busy before (a new busy
+// period).
+func (s *passiveState) markBusy(now, until time.Time, why string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fresh := !s.busyUntil.After(now)
+	if until.After(s.busyUntil) {
+		s.busyUntil = until
+	}
+	s.busyWhy = why
+	return fresh
+}
+
+// busy returns until when the node is busy and why.
+func (s *passiveState) busy() (time.Time, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.busyUntil, s.busyWhy
 }
 
 // status returns whether the address is ejected and since when.
@@ -102,7 +152,7 @@ func (s *passiveState) readmit(at time.Time) bool {
 	if !s.ejected || !s.ejectedAt.Equal(at) {
 		return false
 	}
-	s.ejected = false
+	s.ejected, s.goingAway = false, ""
 	return true
 }
 
@@ -150,6 +200,14 @@ func (h *HealthReady) ResetCache(r *http.Request) error {
 	hostport, _ := repl.GetString(upstreamHostportKey)
 	if hostport == "" {
 		return nil
+	}
+	// The minio transport already told this pool what a refusal meant: a
+	// busy node is not failing, a departing one is ejected already.
+	if tr := proxytrace.From(r); tr != nil {
+		switch tr.LastFailure(hostport) {
+		case proxytrace.Busy, proxytrace.ShuttingDown, proxytrace.Cancelled:
+			return nil
+		}
 	}
 	counted, _ := repl.Get(h.countedKey)
 	seen, _ := counted.([]string)

@@ -182,33 +182,36 @@ func TestPassiveEjectionAndReadmission(t *testing.T) {
 func TestPassiveIsPerDialAddress(t *testing.T) {
 	s3 := newFakeNode(t, "s3")
 	console := newFakeNode(t, "console")
-	_, s3port, _ := splitHostPort(s3.addr())
+	other := newFakeNode(t, "other")
 	// One probe only: no later good probes readmit the ejected node while
 	// the test looks.
 	s3cfg := fastPool("perdial-s3", s3.addr())
 	s3cfg.Interval = caddy.Duration(time.Hour)
 	s3pool := provision(t, s3cfg)
+	// A second console node stays routable: a pool with no routable node
+	// probes at once and readmits a node after one good probe.
 	cfg := fastPool("perdial-console", console.addr())
+	cfg.ProbeTo = []string{s3.addr(), other.addr()}
+	cfg.Upstreams = append(cfg.Upstreams, other.addr())
 	cfg.Interval = caddy.Duration(time.Hour)
-	cfg.Port = s3port
 	consolePool := provision(t, cfg)
 	require.Same(t, s3pool.nodes[0].probe, consolePool.nodes[0].probe, "one probe loop for both sites")
 	// each pool evaluates the shared probe's result on its own goroutine
-	eventually(t, wait, func() bool { return stateOf(s3pool, 0) == nodeReady && stateOf(consolePool, 0) == nodeReady }, "ready")
+	eventually(t, wait, func() bool {
+		return stateOf(s3pool, 0) == nodeReady && stateOf(consolePool, 0) == nodeReady && stateOf(consolePool, 1) == nodeReady
+	}, "ready")
 
 	require.NoError(t, consolePool.ResetCache(resetCacheReq(console.addr())))
 	assert.Equal(t, nodeEjected, stateOf(consolePool, 0))
 	assert.Equal(t, nodeReady, stateOf(s3pool, 0), "the S3 port is not ejected")
-	// With one node ejected the console pool fails open (min_ready 1).
-	assert.Equal(t, []string{console.addr()}, upstreamDials(consolePool))
-	assert.True(t, consolePool.view(nil).FailOpen)
+	assert.Equal(t, []string{other.addr()}, upstreamDials(consolePool))
 }
 
 // TestFailOpen: below min_ready routable nodes every upstream is returned.
 func TestFailOpen(t *testing.T) {
 	a, b, c := newFakeNode(t, "a"), newFakeNode(t, "b"), newFakeNode(t, "c")
 	cfg := fastPool("failopen", a.addr(), b.addr(), c.addr())
-	cfg.MinReady = 2
+	cfg.MinReady = intp(2)
 	cfg.Rise, cfg.Fall = 1, 1
 	h := provision(t, cfg)
 	eventually(t, wait, func() bool { return stateOf(h, 2) == nodeReady }, "ready")
@@ -403,8 +406,8 @@ func TestValidate(t *testing.T) {
 		{"passive_fails -2", func(h *HealthReady) { h.PassiveFails = -2 }, `passive_fails "-2": must be at least 1 (or -1 to disable)`},
 		{"passive off", func(h *HealthReady) { h.PassiveFails = -1 }, ""},
 		{"negative passive_window", func(h *HealthReady) { h.PassiveWindow = caddy.Duration(-time.Minute) }, `passive_window "-1m0s": must be positive`},
-		{"negative min_ready", func(h *HealthReady) { h.MinReady = -1 }, `min_ready "-1": must not be negative`},
-		{"min_ready too big", func(h *HealthReady) { h.MinReady = 3 }, `min_ready "3": must be at most the number of upstreams (2)`},
+		{"negative min_ready", func(h *HealthReady) { h.MinReady = intp(-1) }, `min_ready "-1": must not be negative`},
+		{"min_ready too big", func(h *HealthReady) { h.MinReady = intp(3) }, `min_ready "3": must be at most the number of upstreams (2)`},
 		{"defaults", func(h *HealthReady) {}, ""},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,7 @@
 package healthready
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -76,12 +78,17 @@ func canonicalHeaders(h http.Header) string {
 	return strings.Join(lines, "\n")
 }
 
+// fastInterval is the probe interval while a pool using the target has no
+// routable node (requests are held until one is).
+const fastInterval = 100 * time.Millisecond
+
 // probeResult is what one probe saw.
 type probeResult struct {
 	Start        time.Time
 	Latency      time.Duration
 	Status       int
 	ServerStatus string // X-Minio-Server-Status, if any
+	Busy         bool   // 503 with MinIO's ServerBusy: the request queue is full
 	Err          string
 	OK           bool
 }
@@ -109,6 +116,7 @@ type probeSnapshot struct {
 	Probes      uint64
 	Offline     uint64
 	HasResult   bool
+	LastBusy    time.Time // the last busy answer (zero: none)
 	histCounts  []uint64
 	histSum     float64
 	histSamples uint64
@@ -129,6 +137,12 @@ type prober struct {
 	// test hook).
 	logger func() *zap.Logger
 
+	// urgent counts the pools using the target that have no routable node:
+	// while any does, probes run every fastInterval and one pass makes the
+	// target ready. wake interrupts the wait for the next probe.
+	urgent atomic.Int32
+	wake   chan struct{}
+
 	stop    chan struct{}
 	done    chan struct{}
 	ctx     context.Context
@@ -144,6 +158,7 @@ type prober struct {
 	hasResult  bool
 	probes     uint64
 	offline    uint64      // probes answered with X-Minio-Server-Status
+	lastBusy   time.Time   // the last busy answer
 	passStarts []time.Time // start times of the latest consecutive passes (ring of size rise)
 	passNext   int
 	histCounts []uint64
@@ -184,6 +199,7 @@ func newProber(spec probeSpec, header http.Header, sem chan struct{}) *prober {
 		logger:     loopLogger,
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
+		wake:       make(chan struct{}, 1),
 		ctx:        ctx,
 		cancel:     cancel,
 		since:      time.Now(),
@@ -217,6 +233,9 @@ func (p *prober) run() {
 		// ±10% jitter so that many proxies (or many targets) do not probe
 		// a cluster in lockstep.
 		d := p.spec.Interval
+		if p.urgent.Load() > 0 {
+			d = min(d, fastInterval)
+		}
 		if j := int64(d) / 5; j > 0 {
 			d += time.Duration(rand.Int64N(j) - j/2)
 		}
@@ -225,6 +244,8 @@ func (p *prober) run() {
 		case <-p.stop:
 			t.Stop()
 			return
+		case <-p.wake:
+			t.Stop()
 		case <-t.C:
 		}
 		p.probe()
@@ -281,12 +302,17 @@ func (p *prober) do() probeResult {
 		res.Err = shortErr(err)
 		return res
 	}
-	// Drain a little so the server is not cut mid-write, then close.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	// Keep the start of the body (a busy answer names itself there), drain
+	// a little more so the server is not cut mid-write, then close.
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 60<<10))
 	_ = resp.Body.Close()
 	res.Latency = time.Since(res.Start)
 	res.Status = resp.StatusCode
 	res.ServerStatus = resp.Header.Get(minioStatusHeader)
+	// MinIO's readiness answers 503 ServerBusy (an S3 error document, GET
+	// only) when its request queue is over capacity: busy, not dead.
+	res.Busy = resp.StatusCode == http.StatusServiceUnavailable && bytes.Contains(head, []byte("<Code>ServerBusy</Code>"))
 	// A starting MinIO answers 200 with X-Minio-Server-Status: offline; any
 	// value of that header means the node cannot serve yet.
 	res.OK = resp.StatusCode == p.spec.Expect && res.ServerStatus == ""
@@ -338,15 +364,20 @@ func (p *prober) recordLocked(res probeResult) []*HealthReady {
 	p.histSum += secs
 	p.histN++
 	now := time.Now()
-	if res.OK {
+	switch {
+	case res.Busy:
+		// Neither a pass nor a failure: the node is alive and overloaded.
+		// Its state stays; the pools reduce its share for busy_window.
+		p.lastBusy = now
+	case res.OK:
 		p.passes++
 		p.fails = 0
 		p.passStarts[p.passNext] = res.Start
 		p.passNext = (p.passNext + 1) % len(p.passStarts)
-		if p.state == stateUnknown || (p.state == stateNotReady && p.passes >= p.spec.Rise) {
+		if p.state == stateUnknown || (p.state == stateNotReady && p.passes >= p.rise()) {
 			p.state, p.since = stateReady, now
 		}
-	} else {
+	default:
 		p.fails++
 		p.passes = 0
 		if p.state == stateUnknown || (p.state == stateReady && p.fails >= p.spec.Fall) {
@@ -366,11 +397,14 @@ func (p *prober) recordLocked(res probeResult) []*HealthReady {
 func (p *prober) passedSince(t time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.passes < p.spec.Rise {
+	rise := p.rise()
+	if p.passes < rise {
 		return false
 	}
-	// passNext points at the oldest of the last rise pass starts.
-	return p.passStarts[p.passNext].After(t)
+	// passNext is one past the newest pass start; the oldest of the last
+	// rise passes is rise places back in the ring.
+	oldest := (p.passNext - rise + len(p.passStarts)) % len(p.passStarts)
+	return p.passStarts[oldest].After(t)
 }
 
 func (p *prober) snapshot() probeSnapshot {
@@ -378,8 +412,33 @@ func (p *prober) snapshot() probeSnapshot {
 	defer p.mu.Unlock()
 	return probeSnapshot{
 		State: p.state, Since: p.since, Passes: p.passes, Fails: p.fails,
-		Last: p.last, Probes: p.probes, Offline: p.offline, HasResult: p.hasResult,
+		Last: p.last, Probes: p.probes, Offline: p.offline, HasResult: p.hasResult, LastBusy: p.lastBusy,
 		histCounts: append([]uint64(nil), p.histCounts...), histSum: p.histSum, histSamples: p.histN,
+	}
+}
+
+// rise is the passes that make the target ready: rise, or one while a
+// pool using it has no routable node (any node that can serve is better
+// than holding every request). Called under p.mu.
+func (p *prober) rise() int {
+	if p.urgent.Load() > 0 {
+		return 1
+	}
+	return p.spec.Rise
+}
+
+// setUrgent counts a pool using the target in or out of "no routable
+// node"; the first one in wakes the loop for an immediate probe.
+func (p *prober) setUrgent(on bool) {
+	if !on {
+		p.urgent.Add(-1)
+		return
+	}
+	if p.urgent.Add(1) == 1 {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -87,6 +87,8 @@ func TestNodeStateVocabulary(t *testing.T) {
 		{nodeReady, "ready", true, "UP", `<span class="badge ok">ready</span>`},
 		{nodeNotReady, "not_ready", false, "DOWN", `<span class="badge bad">not ready</span>`},
 		{nodeEjected, "ejected", false, "DOWN (ejected)", `<span class="badge bad">ejected</span>`},
+		{nodeBusy, "busy", true, "UP (busy)", `<span class="badge warn">busy</span>`},
+		{nodeDrained, "drained", false, "DRAINED", `<span class="badge unk">drained</span>`},
 	}
 	require.Len(t, tests, int(numNodeStates), "every state has a row here")
 	for _, tt := range tests {

@@ -87,9 +87,14 @@ func (h *HealthReady) optionErrors(written func(option string) bool) []*optionEr
 		bad("passive_fails", "passive_fails %q: must be at least 1 (or -1 to disable)", strconv.Itoa(h.PassiveFails))
 	}
 	positive("passive_window", time.Duration(h.PassiveWindow))
-	if h.MinReady < 0 {
-		bad("min_ready", "min_ready %q: must not be negative", strconv.Itoa(h.MinReady))
+	if h.MinReady != nil && *h.MinReady < 0 {
+		bad("min_ready", "min_ready %q: must not be negative", strconv.Itoa(*h.MinReady))
 	}
+	if h.Hold != nil && *h.Hold < 0 {
+		bad("hold", "hold %q: must not be negative (0 or off turns holding off)", time.Duration(*h.Hold).String())
+	}
+	atLeast("hold_max", h.HoldMax, 1)
+	positive("busy_window", time.Duration(h.BusyWindow))
 	return errs
 }
 
@@ -125,8 +130,8 @@ func (h *HealthReady) upstreamErrors() error {
 	if (h.TLSInsecureSkipVerify || h.TLSServerName != "") && strings.ToLower(h.Scheme) != "https" {
 		return fmt.Errorf("tls_insecure_skip_verify/tls_server_name: need scheme https")
 	}
-	if h.MinReady > len(h.Upstreams) {
-		return fmt.Errorf("min_ready %q: must be at most the number of upstreams (%d)", strconv.Itoa(h.MinReady), len(h.Upstreams))
+	if h.MinReady != nil && *h.MinReady > len(h.Upstreams) {
+		return fmt.Errorf("min_ready %q: must be at most the number of upstreams (%d)", strconv.Itoa(*h.MinReady), len(h.Upstreams))
 	}
 	return nil
 }

@@ -100,7 +100,7 @@ func (h *HealthReady) view(hosts map[string]caddyHostCounts) PoolView {
 	v := PoolView{
 		Name:     h.Name,
 		Total:    len(h.nodes),
-		MinReady: h.MinReady,
+		MinReady: h.minReady,
 		Probe: ProbeConfigView{
 			Scheme: h.Scheme, Method: h.Method, Path: h.Path,
 			IntervalMS: float64(time.Duration(h.Interval)) / 1e6, TimeoutMS: float64(time.Duration(h.Timeout)) / 1e6,
@@ -138,6 +138,6 @@ func (h *HealthReady) view(hosts map[string]caddyHostCounts) PoolView {
 		cv := h.gate.view()
 		v.Cluster = &cv
 	}
-	v.Ready = !v.FailOpen && v.Routable >= max(h.MinReady, 1) && (v.Cluster == nil || v.Cluster.Quorum != quorumLost)
+	v.Ready = !v.FailOpen && v.Routable >= max(h.minReady, 1) && (v.Cluster == nil || v.Cluster.Quorum != quorumLost)
 	return v
 }
