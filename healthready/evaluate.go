@@ -14,8 +14,8 @@ import (
 // transitions: a reload is no transition.
 //
 // Events are emitted and other pools kicked after evalMu is released:
-// event handlers are other modules' code, and a pool kicked here may be
-// evaluating and kicking this one.
+// event handlers are other modules' code, which may take its time or ask
+// this pool for its state.
 func (h *HealthReady) evaluate(initial bool) {
 	events, readmitted := h.evaluateLocked(initial)
 	for _, e := range events {

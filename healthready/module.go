@@ -1,9 +1,10 @@
 // Package healthready gives Caddy's reverse_proxy MinIO-aware active and
 // passive health: the dynamic upstream source
 // `http.reverse_proxy.upstreams.healthready` returns only the MinIO nodes
-// that are routable (ready, or not probed yet), and the handler `http.handlers.healthready_status` shows
-// the state of every pool (text, JSON, HTML, and a readiness answer for
-// keepalived or an outer load balancer).
+// that are routable (ready, or not probed yet), and the handler
+// `http.handlers.healthready_status` shows the state of every pool (text,
+// JSON, HTML, and a readiness answer for keepalived or an outer load
+// balancer).
 package healthready
 
 import (
@@ -47,9 +48,10 @@ const (
 
 // HealthReady is a dynamic upstream source that probes every MinIO node's
 // readiness endpoint and returns only the routable nodes (ready, or not
-// probed yet), in config order, so that it composes with every lb_policy. A node is ready when the
-// probe answers the expected status (200) without an X-Minio-Server-Status
-// header (a starting MinIO answers 200 with `X-Minio-Server-Status: offline`).
+// probed yet), in config order, so that it composes with every lb_policy.
+// A node is ready when the probe answers the expected status (200)
+// without an X-Minio-Server-Status header (a starting MinIO answers 200
+// with `X-Minio-Server-Status: offline`).
 //
 // Failed attempts on real traffic eject a node at once (passive health):
 // Caddy calls ResetCache right after a failed attempt it is going to retry,
@@ -82,17 +84,19 @@ type HealthReady struct {
 
 	// Probe this port on each upstream's host instead of the upstream's own
 	// port (the console site probes the S3 API port of the same node).
-	// Mutually exclusive with probe_to.
+	// Mutually exclusive with probe_to. Default: the upstream's own port.
 	Port int `json:"port,omitempty"`
 
 	// One explicit probe address (host:port) per upstream, in the order of
-	// upstreams. Mutually exclusive with port.
+	// upstreams. Mutually exclusive with port. Default: none (the
+	// upstream's own address).
 	ProbeTo []string `json:"probe_to,omitempty"`
 
 	// The probe scheme, http or https. Default: http.
 	Scheme string `json:"scheme,omitempty"`
 
 	// With scheme https: do not verify the node's certificate.
+	// Default: false (verify).
 	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
 
 	// With scheme https: the server name (SNI) the certificate is checked
@@ -102,7 +106,7 @@ type HealthReady struct {
 	// The Host header of probe requests. Default: the probe address.
 	Host string `json:"host,omitempty"`
 
-	// Extra headers of probe requests.
+	// Extra headers of probe requests. Default: none.
 	Headers http.Header `json:"headers,omitempty"`
 
 	// Time between two probes of one target (jittered by ±10%; the first

@@ -16,7 +16,8 @@ type PoolView struct {
 	Routable int `json:"routable"`
 	// Total counts the configured upstreams.
 	Total int `json:"total"`
-	// MinReady is the fail-open threshold.
+	// MinReady is the fail-open threshold: with fewer routable nodes the
+	// pool fails open.
 	MinReady int `json:"min_ready"`
 	// FailOpen is true while the pool routes to every upstream.
 	FailOpen bool `json:"fail_open"`
@@ -30,15 +31,19 @@ type PoolView struct {
 	Nodes []NodeView `json:"nodes"`
 }
 
-// ProbeConfigView summarises a pool's probe settings.
+// ProbeConfigView summarises a pool's probe settings, defaults applied.
 type ProbeConfigView struct {
-	Scheme     string  `json:"scheme"`
-	Method     string  `json:"method"`
-	Path       string  `json:"path"`
+	// Scheme, Method and Path make up the probe request.
+	Scheme string `json:"scheme"`
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	// IntervalMS and TimeoutMS are interval and timeout in milliseconds.
 	IntervalMS float64 `json:"interval_ms"`
 	TimeoutMS  float64 `json:"timeout_ms"`
-	Rise       int     `json:"rise"`
-	Fall       int     `json:"fall"`
+	// Rise and Fall are the good and failed probes in a row that change a
+	// node's state.
+	Rise int `json:"rise"`
+	Fall int `json:"fall"`
 }
 
 // NodeView is the JSON shape of one node.

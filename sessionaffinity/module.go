@@ -109,7 +109,8 @@ type Source struct {
 	Scope string `json:"scope,omitempty"`
 
 	// s3_multipart only: S3 endpoint domains for virtual-host style
-	// requests: a Host of `<bucket>.<domain>` names the bucket.
+	// requests: a Host of `<bucket>.<domain>` names the bucket. Default:
+	// none (the bucket is the first path segment).
 	Domains []string `json:"domains,omitempty"`
 
 	// fingerprint only: the placeholders whose values make up the
