@@ -42,7 +42,7 @@ type hedgeRace struct {
 // connection is closed by Go's transport, never reused half-read).
 func (t *Transport) hedged(req *http.Request, tr *proxytrace.Trace, src nodeSource, node string, idx int) (*http.Response, error) {
 	t.budget.earn()
-	primary := t.newLeg(req, node, true)
+	primary := t.newLeg(req, node, true, true)
 	race := &hedgeRace{twinDone: make(chan struct{})}
 	delay := t.hedgeDelayNow()
 	timer := time.AfterFunc(delay, func() { t.startTwin(req, tr, src, race, primary) })
@@ -110,7 +110,7 @@ func (t *Transport) startTwin(req *http.Request, tr *proxytrace.Trace, src nodeS
 	host, port, _ := net.SplitHostPort(next)
 	ctx := context.WithValue(twinReq.Context(), dialInfoKey, reverseproxy.DialInfo{Network: "tcp", Address: next, Host: host, Port: port})
 	twinReq = twinReq.WithContext(ctx)
-	twin := t.newLeg(twinReq, next, true)
+	twin := t.newLeg(twinReq, next, true, true)
 	race.twin, race.twinStarted = twin, true
 	race.mu.Unlock()
 	// From here on the attempt waits for twinDone: close it whatever

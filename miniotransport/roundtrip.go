@@ -77,10 +77,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.setPlaceholders(req, tr, op, node, first)
 
 	read := isRead(req)
-	if read && t.hedging && src != nil {
+	if read && t.hedging && src != nil && hedgeable(op) {
 		return t.hedged(req, tr, src, node, idx)
 	}
-	l := t.newLeg(req, node, read)
+	l := t.newLeg(req, node, read, read && quickFirstByte(op))
 	resp, err := l.roundTrip()
 	return t.finish(req, tr, src, l, idx, resp, err)
 }
@@ -93,6 +93,25 @@ func isRead(r *http.Request) bool {
 		return !hasBody(r)
 	}
 	return false
+}
+
+// quickFirstByte reports whether a node answers the first byte of a read
+// of this class quickly when it is healthy, so that try_timeout may abandon
+// it. A listing computes its whole page first and may take seconds on a big
+// bucket on any node; retrying it elsewhere would only repeat the work, so
+// listings are bounded by response_header_timeout alone.
+func quickFirstByte(op s3op.Op) bool {
+	switch op {
+	case s3op.ListObjects, s3op.ListUploads, s3op.ListBuckets, s3op.Other:
+		return false
+	}
+	return true
+}
+
+// hedgeable reports whether a read of this class may be hedged: object
+// reads, whose twin costs the cluster little and whose tail matters most.
+func hedgeable(op s3op.Op) bool {
+	return op == s3op.GetObject || op == s3op.HeadObject
 }
 
 // hasBody reports whether r carries a request body. Caddy hands even a GET
@@ -117,11 +136,12 @@ type leg struct {
 	stopped bool // the response headers arrived: no deadline applies any more
 }
 
-// newLeg prepares req for node with its deadline: a read gets try_timeout
-// until the first response byte; an upload with Expect: 100-continue gets
+// newLeg prepares req for node with its deadline: a read (with
+// readDeadline: see quickFirstByte) gets try_timeout until the first
+// response byte; an upload with Expect: 100-continue gets
 // try_timeout until the node says 100 Continue (its body waits for it, so a
 // node that never answers gets nothing and the request may go elsewhere).
-func (t *Transport) newLeg(req *http.Request, node string, read bool) *leg {
+func (t *Transport) newLeg(req *http.Request, node string, read, readDeadline bool) *leg {
 	l := &leg{t: t, node: node, read: read, start: time.Now()}
 	ctx, cancel := context.WithCancelCause(req.Context())
 	l.ctx, l.cancel = ctx, cancel
@@ -136,7 +156,7 @@ func (t *Transport) newLeg(req *http.Request, node string, read bool) *leg {
 			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got1xxResponse: l.got1xx})
 		}
 	}
-	if try > 0 && (read || expect) {
+	if try > 0 && (readDeadline || expect) {
 		l.arm(try, errTryTimeout)
 	}
 	l.req = req.WithContext(ctx)
