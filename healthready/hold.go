@@ -33,6 +33,11 @@ type holdState struct {
 // hold deadline passes, or the client goes away, and returns the snapshot
 // to route by. Nothing of the request has been read: an upload waits as a
 // download does. More than hold_max waiting requests are not held.
+//
+// A request that waited the whole hold is not sent to every node (no
+// fail-open with zero routable nodes while holding is on): the probes ran
+// every 100 ms and saw none that can serve, and sending it would only turn
+// a clear "retry later" (503 with Retry-After) into connection errors.
 func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	now := time.Now()
@@ -47,7 +52,7 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 		}
 	}
 	if !now.Before(deadline) {
-		return snap
+		return noNode
 	}
 	if h.holds.waiting.Add(1) > int64(h.HoldMax) {
 		h.holds.waiting.Add(-1)
@@ -55,7 +60,7 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 		if repl != nil {
 			repl.Set(HoldOutcomeKey, "full")
 		}
-		return snap
+		return noNode
 	}
 	defer h.holds.waiting.Add(-1)
 	timer := time.NewTimer(time.Until(deadline))
@@ -72,14 +77,20 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 			}
 			h.logger.Debug("request held without a node until its deadline", zap.String("pool", h.Name),
 				zap.Duration("hold", h.hold))
-			return h.snap.Load()
+			if s := h.snap.Load(); s.routable > 0 {
+				return s
+			}
+			return noNode
 		case <-r.Context().Done():
-			return snap
+			return noNode
 		}
 	}
 	h.holds.served.Add(1)
 	return snap
 }
+
+// noNode routes nowhere: Caddy answers 503, s3_errors makes it an S3 error.
+var noNode = &snapshot{}
 
 // Holds reports whether requests wait for a node when none is routable.
 func (h *HealthReady) Holds() bool { return h.hold > 0 }
