@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,6 +24,12 @@ func TestExampleJSONMatchesCaddyfile(t *testing.T) {
 	setDemoEnv(t)
 	root := repoRoot(t)
 	adapted := adapt(t, readFile(t, filepath.Join(root, "examples", "Caddyfile")), "Caddyfile")
+	if *update {
+		var buf bytes.Buffer
+		require.NoError(t, json.Indent(&buf, adapted, "", "  "))
+		buf.WriteByte('\n')
+		require.NoError(t, os.WriteFile(filepath.Join(root, "examples", "caddy.json"), buf.Bytes(), 0o644))
+	}
 	want := normalize(t, readFile(t, filepath.Join(root, "examples", "caddy.json")))
 	require.Equal(t, want, normalize(t, adapted),
 		"examples/caddy.json differs from examples/Caddyfile adapted with the demo environment")
