@@ -108,7 +108,7 @@ func (h *HealthReady) evaluateLocked(initial bool) (events []emitted, readmitted
 	if !busyEnds.IsZero() {
 		h.wakeAt(busyEnds)
 	}
-	h.setUrgent(routable == 0)
+	h.setUrgent(routable == 0 && h.hold > 0)
 	failOpen := routable < h.minReady
 	if failOpen != h.failOpen || initial {
 		if failOpen && !initial {
@@ -155,10 +155,10 @@ func (h *HealthReady) wakeAt(t time.Time) {
 	time.AfterFunc(time.Until(t)+time.Millisecond, h.kick)
 }
 
-// setUrgent tells the pool's probers whether it has no routable node: its
-// probes then run every fastInterval and one good probe readmits a node, so
-// held requests go out as soon as a node can take them. Called under
-// evalMu.
+// setUrgent tells the pool's probers whether it holds requests because no
+// node is routable: its probes then run every fastInterval and one good
+// probe (with write quorum) readmits a node, so held requests go out as
+// soon as a node can take them. Called under evalMu.
 func (h *HealthReady) setUrgent(on bool) {
 	if on == h.urgent {
 		return

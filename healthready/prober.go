@@ -89,6 +89,7 @@ type probeResult struct {
 	Status       int
 	ServerStatus string // X-Minio-Server-Status, if any
 	Busy         bool   // 503 with MinIO's ServerBusy: the request queue is full
+	Quorum       int    // the quorum check's status while no node is routable (0: not asked)
 	Err          string
 	OK           bool
 }
@@ -100,6 +101,8 @@ func (r probeResult) reason() string {
 		return "error: " + r.Err
 	case r.ServerStatus != "":
 		return "status " + strconv.Itoa(r.Status) + ", " + minioStatusHeader + ": " + r.ServerStatus
+	case r.Quorum != 0 && r.Quorum != http.StatusOK:
+		return "status " + strconv.Itoa(r.Status) + ", but " + quorumPath + " answered " + strconv.Itoa(r.Quorum) + " (no write quorum yet)"
 	case r.Status != 0:
 		return "status " + strconv.Itoa(r.Status)
 	}
@@ -271,12 +274,55 @@ func (p *prober) probeOnce() {
 		}
 	}
 	res := p.do()
+	if res.OK && p.urgent.Load() > 0 && p.needsQuorum() {
+		p.checkQuorum(&res)
+	}
 	select {
 	case <-p.stop:
 		return // a probe cut short by shutdown says nothing about the node
 	default:
 	}
 	p.record(res)
+}
+
+// quorumPath answers 200 only while the node's erasure sets have write
+// quorum (MinIO's ClusterCheckHandler).
+const quorumPath = "/minio/health/cluster"
+
+// needsQuorum reports whether a passing probe must also show write quorum:
+// while a pool has no routable node and this target is not ready. After
+// every node restarted at once, the first nodes answer ready before their
+// peers are back, and then refuse writes (503 SlowDownWrite) and stall
+// reads; held requests must wait for a cluster that can serve them.
+func (p *prober) needsQuorum() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state != stateReady
+}
+
+// checkQuorum asks the target's cluster health; anything but 200 turns the
+// passing probe into a failed one.
+func (p *prober) checkQuorum(res *probeResult) {
+	ctx, cancel := context.WithTimeout(p.ctx, p.spec.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.spec.Scheme+"://"+p.spec.Addr+quorumPath, nil)
+	if err != nil {
+		res.OK, res.Err = false, err.Error()
+		return
+	}
+	if p.spec.Host != "" {
+		req.Host = p.spec.Host
+	}
+	req.Header.Set("User-Agent", "caddy-minio-lb-healthready")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		res.OK, res.Err = false, "quorum check: "+shortErr(err)
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	res.Quorum = resp.StatusCode
+	res.OK = resp.StatusCode == http.StatusOK
 }
 
 // do sends one probe request and judges the answer by MinIO's rules.

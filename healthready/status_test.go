@@ -106,6 +106,7 @@ func TestMetricsCollector(t *testing.T) {
 	// ejection while the test reads the metrics.
 	cfg := fastPool("metrics", a.addr(), b.addr())
 	cfg.Interval = caddy.Duration(time.Hour)
+	cfg.Hold = durp(0) // no hold: with no routable node the pool fails open
 	h := provision(t, cfg)
 	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady && stateOf(h, 1) == nodeNotReady }, "a up, b down")
 	require.NoError(t, h.ResetCache(resetCacheReq(a.addr())))

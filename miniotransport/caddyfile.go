@@ -17,6 +17,7 @@ import (
 //	    hedge_min     <duration>
 //	    hedge_budget  <fraction>|<percent>%
 //	    no_retry_unsent
+//	    no_expect
 //	    domains       <domains...>
 //	    # and every option of `transport http`
 //	    <http transport option> ...
@@ -79,11 +80,15 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				f /= 100
 			}
 			t.HedgeBudget = f
-		case "no_retry_unsent":
+		case "no_retry_unsent", "no_expect":
 			if d.NextArg() {
 				return d.Errf("%s: takes no value, got %q", opt, d.Val())
 			}
-			t.NoRetryUnsent = true
+			if opt == "no_expect" {
+				t.NoExpect = true
+			} else {
+				t.NoRetryUnsent = true
+			}
 		case "domains":
 			args := d.RemainingArgs()
 			if len(args) == 0 {

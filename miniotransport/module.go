@@ -91,6 +91,15 @@ type Transport struct {
 	// (busy, shutting down, no 100 Continue). Default: false (retry them).
 	NoRetryUnsent bool `json:"no_retry_unsent,omitempty"`
 
+	// Do not add `Expect: 100-continue` to uploads whose client did not
+	// send it. By default the transport asks the node before streaming any
+	// upload body, so that an upload the node refuses before reading it
+	// (shutting down, busy, 503 SlowDownWrite while it rejoins) can go to
+	// another node whole; it costs one round trip to the node per upload.
+	// The header is not signed by such clients, so SigV4 still verifies.
+	// Default: false (add it).
+	NoExpect bool `json:"no_expect,omitempty"`
+
 	// S3 endpoint domains of virtual-host style requests
 	// (`<bucket>.<domain>`), used to tell bucket from object requests in the
 	// per-operation metrics. Default: none (path style).

@@ -148,6 +148,12 @@ func (t *Transport) newLeg(req *http.Request, node string, read, readDeadline bo
 	try := time.Duration(t.TryTimeout)
 	body := hasBody(req)
 	expect := body && strings.EqualFold(req.Header.Get("Expect"), "100-continue")
+	if body && !expect && !t.NoExpect && req.Header.Get("Expect") == "" {
+		// Ask the node before streaming the body (see NoExpect). The
+		// header map is Caddy's copy for this request, not the client's.
+		req.Header.Set("Expect", "100-continue")
+		expect = true
+	}
 	if body {
 		l.guard = newBodyGuard(ctx, req.Body, expect && try > 0)
 		if expect {
@@ -236,7 +242,12 @@ func (t *Transport) finish(req *http.Request, tr *proxytrace.Trace, src nodeSour
 			tr.Fail(idx, proxytrace.Cancelled)
 			return nil, err // the client went away: Caddy answers 499
 		}
-		tr.Fail(idx, proxytrace.Error)
+		var de reverseproxy.DialError
+		if errors.As(err, &de) {
+			tr.Fail(idx, proxytrace.Unreachable)
+		} else {
+			tr.Fail(idx, proxytrace.Error)
+		}
 		var te *timeoutError
 		if errors.As(err, &te) && src != nil {
 			src.AttemptFailed(req, l.node)

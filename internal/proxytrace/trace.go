@@ -36,6 +36,9 @@ const (
 	ShuttingDown
 	// Cancelled: a hedged twin that lost, or a client that went away.
 	Cancelled
+	// Unreachable: the connection could not be made (refused, no route):
+	// nothing of the request reached the node.
+	Unreachable
 )
 
 // Attempt is one attempt of the request on one node.
@@ -139,15 +142,17 @@ func (t *Trace) Tried(node string) bool {
 }
 
 // MayRetryOn reports whether a retry of the request may go to node: it was
-// never tried, or its last attempt was refused because the node was going
-// away (the request was not processed; once the node is back, it may serve
-// it). A node that failed, timed out or was busy is not tried again.
+// never tried, or its last attempt did not reach it or was refused because
+// it was going away (the request was not processed; once the node is
+// routable again, after a restart, it may serve it). A node that failed,
+// timed out or was busy is not tried again.
 func (t *Trace) MayRetryOn(node string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i := t.n - 1; i >= 0; i-- {
 		if t.attempts[i].Node == node {
-			return t.attempts[i].Failure == ShuttingDown
+			f := t.attempts[i].Failure
+			return f == ShuttingDown || f == Unreachable
 		}
 	}
 	return true
