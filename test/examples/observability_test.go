@@ -1,6 +1,7 @@
 package examples
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -24,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/minio-lb/caddy-minio-lb/internal/s3op"
 	"github.com/minio-lb/caddy-minio-lb/internal/traffic"
 	"github.com/minio-lb/caddy-minio-lb/test/internal/caddyproc"
 	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
@@ -317,6 +320,65 @@ func TestDashboardAndRulesUseExportedMetrics(t *testing.T) {
 	admin := scrapeFamilies(t, client, "http://"+p.AdminAddr()+"/metrics")
 	assert.Contains(t, admin, "caddy_minio_lb_node_ready")
 	assert.Contains(t, families, "caddy_minio_lb_node_ready")
+
+	// Our metrics follow Prometheus's naming rules (promtool's linter).
+	ours := make(map[string]*dto.MetricFamily)
+	for name, mf := range families {
+		if strings.HasPrefix(name, traffic.Namespace) {
+			ours[name] = mf
+		}
+	}
+	promtoolLint(t, ours)
+}
+
+// TestTrafficMetricsLint: every traffic metric, with a value recorded for
+// each, passes promtool's linter (names, units, _total on counters), with
+// or without a transport in the binary.
+func TestTrafficMetricsLint(t *testing.T) {
+	a, b := traffic.For("lint-test", "a:1"), traffic.For("lint-test", "b:1")
+	a.Begin()
+	a.End(s3op.GetObject, 200, time.Millisecond, traffic.OK, 10, 20)
+	a.Begin()
+	a.End(s3op.PutObject, 0, 0, traffic.Retried, 0, 0)
+	a.Retry(b)
+	b.Hedge(true)
+	b.Busy()
+	b.Drain(true)
+	p := traffic.Pool("lint-test")
+	p.HoldBegin()
+	p.Hold(time.Second, true)
+	reg := prometheus.NewRegistry()
+	require.NoError(t, traffic.Register(reg))
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	fams := make(map[string]*dto.MetricFamily)
+	for _, mf := range mfs {
+		fams[mf.GetName()] = mf
+	}
+	for _, name := range traffic.MetricNames() {
+		require.Contains(t, fams, name)
+	}
+	promtoolLint(t, fams)
+}
+
+// promtoolLint runs `promtool check metrics` on the families.
+func promtoolLint(t *testing.T, fams map[string]*dto.MetricFamily) {
+	t.Helper()
+	require.NotEmpty(t, fams)
+	var text bytes.Buffer
+	names := make([]string, 0, len(fams))
+	for name := range fams {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		_, err := expfmt.MetricFamilyToText(&text, fams[name])
+		require.NoError(t, err)
+	}
+	cmd := exec.Command(tool(t, "promtool", "prometheus"), "check", "metrics")
+	cmd.Stdin = &text
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "promtool check metrics:\n%s", out)
 }
 
 func scrapeFamilies(t testing.TB, client *http.Client, url string) map[string]*dto.MetricFamily {
