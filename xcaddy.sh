@@ -103,6 +103,8 @@ cmd_test() {
   log "go vet (plugin module, test module)"
   go vet ./...
   (cd test && go vet ./...)
+  log "go test: plugin module (once without -race: the allocation tests only build without it)"
+  go test -count=1 -timeout 20m "$@" ./...
   log "go test -race: plugin module"
   go test -race -count=1 -timeout 20m "$@" ./...
   cmd_deps
@@ -128,6 +130,8 @@ cmd_bench() {
   bench_deps
   cmd_minio
   cmd_build
+  log "the peers' config checks (nginx -t, haproxy -c)"
+  (cd test && go test -tags bench -count=1 -run 'Nginx|HAProxy' ./internal/loadbench/)
   log "load harness: results also go to $ROOT/tmp/bench-results/"
   (cd test && go build -o "$ROOT/bin/loadbench" ./internal/loadbench/cmd/loadbench)
   LOADBENCH_COMMAND="./xcaddy.sh bench${LOADBENCH_FLAGS:+ with LOADBENCH_FLAGS=\"$LOADBENCH_FLAGS\"}" \
@@ -138,7 +142,7 @@ cmd_demo() {
   # The demo itself is Go (test/internal/demo): it starts the MinIO cluster and
   # Caddy and stops both on Ctrl-C/SIGTERM. It runs as a built binary under
   # exec, so a signal sent to this script reaches it directly.
-  # Options: --check (verify and exit); env DEMO_* (README.md, Quick start).
+  # Options: --check (verify and exit); env DEMO_* (docs/demo.md).
   cmd_minio
   cmd_build
   log "building the demo runner"

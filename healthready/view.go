@@ -5,7 +5,7 @@ import (
 )
 
 // PoolView is the JSON shape of one pool on the status page. Field names
-// are stable; see the README, Status page.
+// are stable; see docs/healthready_status.md.
 type PoolView struct {
 	// Name is the pool name (option name, default: the upstream list).
 	Name string `json:"name"`

@@ -9,7 +9,7 @@
 // (the `upstream`, `affinity_source` and `affinity_key` fields that
 // examples/Caddyfile appends), never assumed. The numbers measured
 // (detection and recovery times, failed requests per scenario, latencies)
-// are printed as a table at the end of TestE2E; the README ("Proven end to end") explains them.
+// are printed as a table at the end of TestE2E; docs/testing.md (End to end) and docs/benchmarks.md explain them.
 //
 // Run it with `./xcaddy.sh test` (everything) or, after `./xcaddy.sh build`
 // and `./xcaddy.sh minio`:

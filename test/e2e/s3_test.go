@@ -172,7 +172,7 @@ func testS3MinioGo(t *testing.T, e *env) {
 	})
 	for _, x := range dropped {
 		if x.SessionID() != "" {
-			t.Errorf("minio-go sent sessionid %q from SetReqParam; the explanation in the README is wrong", x.SessionID())
+			t.Errorf("minio-go sent sessionid %q from SetReqParam; the explanation in docs/session_affinity.md is wrong", x.SessionID())
 		}
 	}
 	after := filter(es, func(x logEntry) bool { return strings.Contains(x.Request.URI, "added-after-signing") })

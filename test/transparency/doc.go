@@ -9,5 +9,5 @@
 // header with their exact on-the-wire names, body by body, and through the
 // eyes of real clients (minio-go, boto3, awscli).
 //
-// The package holds tests and benchmarks only; see the README, Transparency.
+// The package holds tests and benchmarks only; see docs/testing.md, Transparency.
 package transparency

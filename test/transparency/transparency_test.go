@@ -14,7 +14,7 @@ func TestTransparency(t *testing.T) {
 	t.Run("minio-go", func(t *testing.T) { testMinioGo(t, e) })
 	t.Run("select", func(t *testing.T) { testSelect(t, e) })
 	// ListenBucketNotification: this MinIO build holds the response back
-	// even direct (see the README, Transparency), so the check runs on request.
+	// even direct (see docs/testing.md, Transparency), so the check runs on request.
 	if os.Getenv("TRANSPARENCY_LISTEN") == "1" {
 		t.Run("listen", func(t *testing.T) {
 			for _, tg := range e.targets() {
@@ -29,7 +29,7 @@ func TestTransparency(t *testing.T) {
 }
 
 // report logs the matrix as a Markdown table (copied into
-// the README, Transparency).
+// docs/testing.md, Transparency).
 func report(t *testing.T, e *env, rows []matrixResult) {
 	out := "\n| operation | ours | stock Caddy |\n|---|---|---|\n"
 	cell := func(d []string) string {

@@ -180,7 +180,7 @@ func TestNodeStopCont(t *testing.T) {
 
 	// The other nodes still answer their local readiness at once. (Their
 	// /minio/health/cluster* calls wait on the hung peer: logged, not
-	// asserted, see the README, Test harnesses.)
+	// asserted, see docs/testing.md, Harness packages.)
 	r, err := c.Node(0).Probe(ctx, "/minio/health/ready")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, r.Status)

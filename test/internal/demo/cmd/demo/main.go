@@ -1,4 +1,4 @@
-// Command demo is `./xcaddy.sh demo`: see internal/demo and the README, Quick start.
+// Command demo is `./xcaddy.sh demo`: see test/internal/demo and docs/demo.md.
 //
 //	demo           run until Ctrl-C / SIGTERM (or DEMO_EXIT_AFTER)
 //	demo --check   start everything, verify S3 through Caddy, exit 0
