@@ -194,17 +194,29 @@ func (n *Node) Window(now time.Time) Window {
 }
 
 // Window returns the pool's traffic over the last WindowSpan before now:
-// the sum of its nodes (rates add up per node, so a node younger than
-// the window counts at its own rate), error % of the summed counts,
-// percentiles of the merged latencies, requests in flight to any node.
-// Zero for a nil pool.
+// Sum of every node it has seen (including nodes a reload removed from
+// the config, whose traffic leaves the window within a minute). Zero for
+// a nil pool.
 func (p *PoolStats) Window(now time.Time) Window {
 	if p == nil {
 		return Window{}
 	}
+	return Sum(p.Nodes(), now)
+}
+
+// Sum returns the traffic of nodes together over the last WindowSpan
+// before now, as a pool's totals: rates add up node by node (so a node
+// younger than the window counts at its own rate), error % is of the
+// summed counts, percentiles are of the merged latencies, in flight is
+// the sum. Nil nodes are skipped. The status page sums a pool's
+// configured nodes this way.
+func Sum(nodes []*Node, now time.Time) Window {
 	var sum delta
 	var w Window
-	for _, n := range p.Nodes() {
+	for _, n := range nodes {
+		if n == nil {
+			continue
+		}
 		d := n.delta(now)
 		sum.span = max(sum.span, d.span)
 		sum.requests += d.requests

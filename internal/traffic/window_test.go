@@ -243,6 +243,13 @@ func TestPoolWindow(t *testing.T) {
 	assert.InDelta(t, 100.0/91, w.ErrorPct, 1e-9)
 	assert.InEpsilon(t, float64(2*time.Millisecond), float64(w.P50), 0.25)
 	assert.InEpsilon(t, float64(50*time.Millisecond), float64(w.P99), 0.25)
+
+	// Sum over chosen nodes: what the status page does with a pool's
+	// configured nodes; nil (never seen) nodes count as nothing.
+	assert.Equal(t, w, Sum([]*Node{a, nil, b}, c.now()))
+	wa := Sum([]*Node{a}, c.now())
+	assert.Equal(t, a.Window(c.now()), wa)
+	assert.Equal(t, Window{}, Sum(nil, c.now()))
 }
 
 // TestSamplerRuns: the process registry's sampler ticks by itself (a
