@@ -20,9 +20,10 @@
 // .Hold(wait, served), .HoldRejected(). Every call is safe for concurrent
 // use and allocates nothing.
 //
-// pool is the healthready pool name (the `name` option), node the
-// upstream's dial address as Caddy's {http.reverse_proxy.upstream.hostport}
-// writes it (host:port), so the status page finds the same node.
+// pool is the healthready pool name (the `name` option), node the node's
+// dial address as the pool lists it in its upstreams (host:port, as the
+// status page's `upstream` field shows it), so the status page finds the
+// same node.
 //
 // # Attempts and outcomes
 //
