@@ -7,6 +7,9 @@ package caddyminiolb
 
 import (
 	_ "github.com/minio-lb/caddy-minio-lb/healthready"
+	_ "github.com/minio-lb/caddy-minio-lb/minioadmin"
+	_ "github.com/minio-lb/caddy-minio-lb/miniotransport"
+	_ "github.com/minio-lb/caddy-minio-lb/s3errors"
 	_ "github.com/minio-lb/caddy-minio-lb/s3headers"
 	_ "github.com/minio-lb/caddy-minio-lb/sessionaffinity"
 )

@@ -19,6 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/minio-lb/caddy-minio-lb/healthready"
+	"github.com/minio-lb/caddy-minio-lb/miniotransport"
+	"github.com/minio-lb/caddy-minio-lb/s3errors"
 	"github.com/minio-lb/caddy-minio-lb/s3headers"
 	"github.com/minio-lb/caddy-minio-lb/sessionaffinity"
 )
@@ -132,6 +134,16 @@ var moduleDocs = []moduleDoc{
 			"prefix": "prefixes", // repeatable, the lists add up
 		},
 	},
+	{
+		page:   "minio-transport.md",
+		types:  []reflect.Type{reflect.TypeFor[miniotransport.Transport]()},
+		pkgDir: "miniotransport", parser: "Transport",
+	},
+	{
+		page:   "s3_errors.md",
+		types:  []reflect.Type{reflect.TypeFor[s3errors.S3Errors]()},
+		pkgDir: "s3errors", parser: "S3Errors",
+	},
 }
 
 // jsonFields returns the JSON names of typ's exported fields, with the Go
@@ -140,7 +152,9 @@ func jsonFields(typ reflect.Type) map[string]string {
 	out := map[string]string{}
 	for i := range typ.NumField() {
 		f := typ.Field(i)
-		if !f.IsExported() {
+		if !f.IsExported() || f.Anonymous {
+			// An embedded module's options are documented with it
+			// (transport minio embeds Caddy's http transport).
 			continue
 		}
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")

@@ -104,7 +104,11 @@ func TestCaddyEndToEnd(t *testing.T) {
 			"source": "healthready", "name": "e2e",
 			"upstreams": []string{a.addr(), b.addr()},
 			"interval":  int64(40 * time.Millisecond), "timeout": int64(500 * time.Millisecond),
-			"rise": 2, "fall": 2, "passive_fails": 1, "passive_window": int64(time.Minute),
+			// fall 1000: the probes alone never take a out during the
+			// test, so each failed request meets a routable node and the
+			// ejections are the passive health's, however late the
+			// request comes after the failure.
+			"rise": 2, "fall": 1000, "passive_fails": 1, "passive_window": int64(time.Minute),
 		},
 		"load_balancing": map[string]any{
 			"selection_policy": map[string]any{"policy": "first"},
@@ -116,13 +120,15 @@ func TestCaddyEndToEnd(t *testing.T) {
 	}
 	base, admin := startProxy(t, proxy)
 	c := &http.Client{Timeout: 5 * time.Second}
+	// state reads node i's state from the status page's JSON.
 	state := func(i int) string {
 		if n, ok := poolNode(t, c, base, "e2e", i); ok {
 			return n.State
 		}
 		return "missing"
 	}
-	eventually(t, 3*time.Second, func() bool { return state(0) == nodeReady && state(1) == nodeReady }, "both ready")
+	ready, ejected := nodeReady.String(), nodeEjected.String()
+	eventually(t, wait, func() bool { return state(0) == ready && state(1) == ready }, "both ready")
 	code, body := get(t, c, base+"/upstream/health/ready")
 	assert.Equal(t, 200, code, body)
 
@@ -137,7 +143,7 @@ func TestCaddyEndToEnd(t *testing.T) {
 	code, body = get(t, c, base+"/obj")
 	assert.Equal(t, 200, code)
 	assert.Equal(t, "node b", body)
-	assert.Equal(t, nodeEjected, state(0))
+	assert.Equal(t, ejected, state(0))
 	trafficA := a.traffic.Load()
 	for range 10 {
 		_, body = get(t, c, base+"/obj")
@@ -148,7 +154,7 @@ func TestCaddyEndToEnd(t *testing.T) {
 	// fixed: back after rise good probes
 	a.bad.Store(false)
 	a.mode.Store(modeOK)
-	eventually(t, 3*time.Second, func() bool { return state(0) == nodeReady }, "a readmitted")
+	eventually(t, wait, func() bool { return state(0) == ready }, "a readmitted")
 	_, body = get(t, c, base+"/obj")
 	assert.Equal(t, "node a", body)
 
@@ -157,7 +163,7 @@ func TestCaddyEndToEnd(t *testing.T) {
 	code, body = get(t, c, base+"/obj")
 	assert.Equal(t, 200, code)
 	assert.Equal(t, "node b", body)
-	assert.Equal(t, nodeEjected, state(0))
+	assert.Equal(t, ejected, state(0))
 
 	// metrics on the admin endpoint
 	_, metrics := get(t, c, fmt.Sprintf("http://127.0.0.1:%d/metrics", admin))
@@ -250,7 +256,7 @@ func TestStatusShowsInFlight(t *testing.T) {
 		}
 		return -1
 	}
-	eventually(t, 3*time.Second, func() bool { return inFlight() == 0 }, "pool listed, nothing in flight")
+	eventually(t, wait, func() bool { return inFlight() == 0 }, "pool listed, nothing in flight")
 
 	done := make(chan string, 1)
 	go func() {
@@ -263,10 +269,10 @@ func TestStatusShowsInFlight(t *testing.T) {
 		resp.Body.Close()
 		done <- string(b)
 	}()
-	eventually(t, 3*time.Second, func() bool { return inFlight() == 1 }, "the held request in flight")
+	eventually(t, wait, func() bool { return inFlight() == 1 }, "the held request in flight")
 	_, text := get(t, c, base+"/upstream/health/")
 	assert.Contains(t, text, "in flight 1")
 	free()
 	assert.Equal(t, "slow", <-done)
-	eventually(t, 3*time.Second, func() bool { return inFlight() == 0 }, "back to 0 after the response")
+	eventually(t, wait, func() bool { return inFlight() == 0 }, "back to 0 after the response")
 }

@@ -2,9 +2,9 @@ package healthready
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -33,20 +33,32 @@ import (
 //	    passive_fails <n>
 //	    passive_window <duration>
 //	    min_ready <n>
+//	    hold <duration>|off
+//	    hold_max <n>
+//	    busy_window <duration>
 //	    name <pool name>
 //	}
+//
+// The parser checks the syntax and the types (integers, durations); the
+// values go through Validate's per-option rules at the end of the block,
+// whose errors name the file and line that wrote the option. Rules about
+// the upstream list (addresses, probe_to, min_ready) apply at load time.
 func (h *HealthReady) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the source name
+	// Where each option was written, for the errors of Validate's rules.
+	at := writtenAt{"upstreams": {tok: d.Token()}}
 	h.Upstreams = append(h.Upstreams, d.RemainingArgs()...)
 	// Where the plain single-value options go.
 	strOpts := map[string]*string{"path": &h.Path, "host": &h.Host, "tls_server_name": &h.TLSServerName, "name": &h.Name}
-	durOpts := map[string]*caddy.Duration{"interval": &h.Interval, "timeout": &h.Timeout, "passive_window": &h.PassiveWindow}
+	durOpts := map[string]*caddy.Duration{"interval": &h.Interval, "timeout": &h.Timeout, "passive_window": &h.PassiveWindow,
+		"busy_window": &h.BusyWindow}
 	intOpts := map[string]*int{
 		"port": &h.Port, "rise": &h.Rise, "fall": &h.Fall, "concurrency": &h.Concurrency,
-		"expect_status": &h.ExpectStatus, "passive_fails": &h.PassiveFails, "min_ready": &h.MinReady,
+		"expect_status": &h.ExpectStatus, "passive_fails": &h.PassiveFails, "hold_max": &h.HoldMax,
 	}
-	for d.NextBlock(0) {
+	for seq := 1; d.NextBlock(0); seq++ {
 		opt := d.Val()
+		at[opt] = written{tok: d.Token(), seq: seq}
 		switch opt {
 		case "to":
 			args := d.RemainingArgs()
@@ -65,31 +77,23 @@ func (h *HealthReady) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return err
 			}
-			if opt == "path" && !strings.HasPrefix(v, "/") {
-				return d.Errf("path %q: must start with /", v)
-			}
 			*strOpts[opt] = v
-		case "method":
-			v, err := enumArg(d, opt, strings.ToUpper, http.MethodGet, http.MethodHead)
+		case "method", "scheme", "cluster":
+			v, err := oneArg(d, opt)
 			if err != nil {
 				return err
 			}
-			h.Method = v
-		case "scheme":
-			v, err := enumArg(d, opt, strings.ToLower, "http", "https")
-			if err != nil {
-				return err
+			// Spelled as the JSON config has it; Validate checks the value.
+			switch opt {
+			case "method":
+				h.Method = strings.ToUpper(v)
+			case "scheme":
+				h.Scheme = strings.ToLower(v)
+			default:
+				if h.Cluster = strings.ToLower(v); h.Cluster == "off" {
+					h.Cluster = ""
+				}
 			}
-			h.Scheme = v
-		case "cluster":
-			v, err := enumArg(d, opt, strings.ToLower, "off", "write", "read")
-			if err != nil {
-				return err
-			}
-			if v == "off" {
-				v = ""
-			}
-			h.Cluster = v
 		case "tls_insecure_skip_verify":
 			if d.NextArg() {
 				return d.Errf("tls_insecure_skip_verify: takes no value, got %q", d.Val())
@@ -104,20 +108,20 @@ func (h *HealthReady) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.Headers = make(http.Header)
 			}
 			h.Headers.Add(args[0], args[1])
-		case "interval", "timeout", "passive_window":
+		case "hold":
 			v, err := oneArg(d, opt)
 			if err != nil {
 				return err
 			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil {
-				return d.Errf("%s %q: not a duration: %v", opt, v, err)
+			var dur time.Duration
+			if v != "off" {
+				if dur, err = caddy.ParseDuration(v); err != nil {
+					return d.Errf("%s %q: not a duration (or off): %v", opt, v, err)
+				}
 			}
-			if dur <= 0 {
-				return d.Errf("%s %q: must be positive", opt, v)
-			}
-			*durOpts[opt] = caddy.Duration(dur)
-		case "port", "rise", "fall", "concurrency", "expect_status", "passive_fails", "min_ready":
+			hold := caddy.Duration(dur)
+			h.Hold = &hold
+		case "min_ready":
 			v, err := oneArg(d, opt)
 			if err != nil {
 				return err
@@ -126,59 +130,71 @@ func (h *HealthReady) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return d.Errf("%s %q: not an integer", opt, v)
 			}
-			if err := checkIntOption(opt, n); err != "" {
-				return d.Errf("%s %q: %s", opt, v, err)
+			h.MinReady = &n
+		case "interval", "timeout", "passive_window", "busy_window":
+			v, err := oneArg(d, opt)
+			if err != nil {
+				return err
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil {
+				return d.Errf("%s %q: not a duration: %v", opt, v, err)
+			}
+			*durOpts[opt] = caddy.Duration(dur)
+		case "port", "rise", "fall", "concurrency", "expect_status", "passive_fails", "hold_max":
+			v, err := oneArg(d, opt)
+			if err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return d.Errf("%s %q: not an integer", opt, v)
 			}
 			*intOpts[opt] = n
 		default:
 			return d.Errf("unrecognized healthready option %q", opt)
 		}
 	}
-	if len(h.Upstreams) == 0 {
-		return d.Err("healthready: at least one upstream is required (after 'healthready' or with 'to')")
-	}
-	return nil
+	return at.check(d, h.optionErrors(at.has))
 }
 
-// checkIntOption returns why n is not valid for opt, or "".
-func checkIntOption(opt string, n int) string {
-	switch opt {
-	case "port":
-		if n < 1 || n > 65535 {
-			return "must be 1-65535"
-		}
-	case "rise", "fall", "concurrency":
-		if n < 1 {
-			return "must be at least 1"
-		}
-	case "expect_status":
-		if n < 100 || n > 599 {
-			return "must be an HTTP status (100-599)"
-		}
-	case "passive_fails":
-		if n < 1 && n != -1 {
-			return "must be at least 1 (or -1 to disable)"
-		}
-	case "min_ready":
-		if n < 0 {
-			return "must not be negative"
-		}
-	}
-	return ""
+// written is where an option was written: its name's token, and its
+// place among the options of the block.
+type written struct {
+	tok caddyfile.Token
+	seq int
 }
 
-// enumArg reads the one argument of opt, folded (case), which must be one
-// of allowed; the error names the value as written.
-func enumArg(d *caddyfile.Dispenser, opt string, fold func(string) string, allowed ...string) (string, error) {
-	v, err := oneArg(d, opt)
-	if err != nil {
-		return "", err
+// writtenAt maps option names to where the block wrote them.
+type writtenAt map[string]written
+
+func (at writtenAt) has(option string) bool {
+	_, ok := at[option]
+	return ok
+}
+
+// check reports the violation of the option written first, at the file
+// and line that wrote it (a violation of an option the block did not
+// write, at the current token).
+func (at writtenAt) check(d *caddyfile.Dispenser, errs []*optionError) error {
+	if len(errs) == 0 {
+		return nil
 	}
-	if f := fold(v); slices.Contains(allowed, f) {
-		return f, nil
+	first := errs[0]
+	for _, e := range errs[1:] {
+		if at[e.option].seq < at[first.option].seq {
+			first = e
+		}
 	}
-	last := len(allowed) - 1
-	return "", d.Errf("%s %q: must be %s or %s", opt, v, strings.Join(allowed[:last], ", "), allowed[last])
+	w, ok := at[first.option]
+	if !ok {
+		return d.WrapErr(first)
+	}
+	// A dispenser over the option's token words the error as d.Err does
+	// there: "<msg>, at <file>:<line>" and any import chain.
+	od := caddyfile.NewDispenser([]caddyfile.Token{w.tok})
+	od.Next()
+	return od.WrapErr(first)
 }
 
 // oneArg reads exactly one argument of opt.

@@ -58,49 +58,41 @@ func newClusterGate(h *HealthReady) *clusterGate {
 	}
 }
 
-func (g *clusterGate) run(wg *sync.WaitGroup, stop <-chan struct{}) {
-	defer wg.Done()
+// run asks once per interval until ctx is done; ctx also cuts short a
+// check in flight.
+func (g *clusterGate) run(ctx context.Context) {
 	defer g.client.CloseIdleConnections()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	defer recoverPanic(g.h.logger, "cluster gate loop panicked, quorum is no longer checked", zap.String("pool", g.h.Name))
 	interval := time.Duration(g.h.Interval)
 	for {
 		// Wait one interval first: the node probes decide who is ready.
 		t := time.NewTimer(interval)
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
 		}
-		g.check(ctx)
+		g.checkSafely(ctx)
 	}
+}
+
+// checkSafely runs one check; a panic in it is logged and the gate checks
+// again at the next interval, its state left as it was.
+func (g *clusterGate) checkSafely(ctx context.Context) {
+	defer recoverPanic(g.h.logger, "cluster quorum check panicked", zap.String("pool", g.h.Name))
+	g.check(ctx)
 }
 
 // check probes one ready node (rotating among them).
 func (g *clusterGate) check(ctx context.Context) {
-	var target *node
-	g.h.evalMu.Lock()
-	var ready []*node
-	for _, n := range g.h.nodes {
-		if n.state == nodeReady {
-			ready = append(ready, n)
-		}
-	}
-	g.h.evalMu.Unlock()
+	ready := g.h.readyNodes()
 	if len(ready) == 0 {
 		g.set(quorumUnknown, "", 0, "no ready node to ask")
 		return
 	}
 	g.rotate++
-	target = ready[g.rotate%len(ready)]
+	target := ready[g.rotate%len(ready)]
 	spec := target.spec
 	rctx, cancel := context.WithTimeout(ctx, spec.Timeout)
 	defer cancel()
@@ -133,14 +125,7 @@ func (g *clusterGate) check(ctx context.Context) {
 }
 
 func (g *clusterGate) set(state, node string, status int, errText string) {
-	g.mu.Lock()
-	prev := g.state
-	now := time.Now()
-	g.checked, g.node, g.status, g.err = now, node, status, errText
-	if state != prev {
-		g.state, g.since = state, now
-	}
-	g.mu.Unlock()
+	prev := g.record(state, node, status, errText)
 	if state == prev {
 		return
 	}
@@ -153,6 +138,19 @@ func (g *clusterGate) set(state, node string, status int, errText string) {
 	} else {
 		g.h.logger.Warn("cluster quorum state changed", fields...)
 	}
+}
+
+// record stores one check's outcome and returns the previous state.
+func (g *clusterGate) record(state, node string, status int, errText string) (prev string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	prev = g.state
+	now := time.Now()
+	g.checked, g.node, g.status, g.err = now, node, status, errText
+	if state != prev {
+		g.state, g.since = state, now
+	}
+	return prev
 }
 
 // clusterView is a copy of the gate's state for readers.

@@ -2,22 +2,9 @@ package healthready
 
 import (
 	"fmt"
-	"net"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"go.uber.org/zap"
-)
-
-// Node states as the status page and metrics show them.
-const (
-	nodeReady    = "ready"
-	nodeNotReady = "not_ready"
-	nodeEjected  = "ejected"
-	nodeUnknown  = "unknown"
 )
 
 // evaluate recomputes every node's state from its probe and passive state,
@@ -25,84 +12,12 @@ const (
 // ejection, and publishes a new snapshot when anything changed. With
 // initial set (Provision) it records the states without logging
 // transitions: a reload is no transition.
+//
+// Events are emitted and other pools kicked after evalMu is released:
+// event handlers are other modules' code, which may take its time or ask
+// this pool for its state.
 func (h *HealthReady) evaluate(initial bool) {
-	type emitted struct{ name, host string }
-	var events []emitted
-	var readmitted []*passiveState
-
-	h.evalMu.Lock()
-	now := time.Now()
-	changed := false
-	routable := 0
-	for _, n := range h.nodes {
-		ps := n.probe.snapshot()
-		ejected, ejectedAt := n.passive.status()
-		if ejected && n.probe.passedSince(ejectedAt) {
-			if n.passive.readmit(ejectedAt) {
-				readmitted = append(readmitted, n.passive)
-				h.logger.Info("ejected node readmitted by active probes",
-					zap.String("pool", h.Name), zap.String("node", n.dial), zap.Int("rise", h.Rise))
-			}
-			ejected = false
-		}
-		state, since, reason := ps.State.String(), ps.Since, ps.Last.reason()
-		if ejected {
-			state, since = nodeEjected, ejectedAt
-			reason = fmt.Sprintf("passive: %d failed attempt(s) within %v", h.PassiveFails, time.Duration(h.PassiveWindow))
-			if r := ps.Last.reason(); r != "" && !ps.Last.OK {
-				reason += "; last probe " + r
-			}
-		}
-		ok := state == nodeReady || state == nodeUnknown
-		if ok {
-			routable++
-		}
-		if state != n.state {
-			if !initial {
-				since = now
-				h.transition(n, state, reason)
-				if ok != n.routable {
-					name := "unhealthy"
-					if ok {
-						name = "healthy"
-					}
-					events = append(events, emitted{name, n.addr})
-				}
-			}
-			n.state, n.since = state, since
-			changed = true
-		}
-		n.routable, n.reason = ok, reason
-	}
-	failOpen := routable < h.MinReady
-	if failOpen != h.failOpen || initial {
-		if failOpen && !initial {
-			h.logger.Warn("pool fails open: too few ready nodes, routing to all upstreams",
-				zap.String("pool", h.Name), zap.Int("ready", routable), zap.Int("min_ready", h.MinReady))
-		} else if !failOpen && h.failOpen {
-			h.logger.Warn("pool no longer fails open", zap.String("pool", h.Name),
-				zap.Int("ready", routable), zap.Int("min_ready", h.MinReady))
-		} else if failOpen {
-			h.logger.Warn("pool starts failing open: too few ready nodes, routing to all upstreams",
-				zap.String("pool", h.Name), zap.Int("ready", routable), zap.Int("min_ready", h.MinReady))
-		}
-		if failOpen != h.failOpen {
-			h.failOpenSince = now
-		}
-		h.failOpen = failOpen
-		changed = true
-	}
-	if changed || h.snap.Load() == nil {
-		dials := make([]string, 0, len(h.nodes))
-		for _, n := range h.nodes {
-			if failOpen || n.routable {
-				dials = append(dials, n.dial)
-			}
-		}
-		h.snap.Store(&snapshot{dials: dials, routable: routable, failOpen: failOpen})
-	}
-	h.evalMu.Unlock()
-
+	events, readmitted := h.evaluateLocked(initial)
 	for _, e := range events {
 		h.events.emit(e.name, e.host)
 	}
@@ -115,12 +30,157 @@ func (h *HealthReady) evaluate(initial bool) {
 	}
 }
 
+// emitted is a Caddy event evaluate emits once evalMu is released.
+type emitted struct{ name, host string }
+
+// evaluateLocked is evaluate's part under evalMu. The deferred unlock
+// matters: a panic in here is recovered by the pool's goroutine, which
+// must find the lock free on its next evaluation.
+func (h *HealthReady) evaluateLocked(initial bool) (events []emitted, readmitted []*passiveState) {
+	h.evalMu.Lock()
+	defer h.evalMu.Unlock()
+	now := time.Now()
+	changed := false
+	routable := 0
+	var busyEnds time.Time // the soonest end of a busy period, to evaluate again then
+	for _, n := range h.nodes {
+		ps := n.probe.snapshot()
+		ejected, ejectedAt := n.passive.status()
+		goingAway := n.passive.goingAwayReason()
+		if ejected && n.probe.passedSince(ejectedAt) {
+			if n.passive.readmit(ejectedAt) {
+				readmitted = append(readmitted, n.passive)
+				h.logger.Info("ejected node readmitted by active probes",
+					zap.String("pool", h.Name), zap.String("node", n.dial), zap.Int("rise", h.Rise))
+			}
+			ejected = false
+		}
+		state, since, reason := nodeStateOf(ps.State), ps.Since, ps.Last.reason()
+		busyUntil, busyWhy := n.passive.busy()
+		if probeBusy := ps.LastBusy.Add(time.Duration(h.BusyWindow)); probeBusy.After(busyUntil) {
+			busyUntil, busyWhy = probeBusy, "readiness probe answered busy"
+		}
+		drain, drained := drainOf(n.addr)
+		switch {
+		case drained:
+			state, since = nodeDrained, drain.Since
+			reason = "drained by " + drain.By
+			if !ps.Last.OK && ps.HasResult {
+				reason += "; last probe " + ps.Last.reason()
+			}
+		case ejected && goingAway != "":
+			state, since = nodeEjected, ejectedAt
+			reason = "going away: " + goingAway
+		case ejected:
+			state, since = nodeEjected, ejectedAt
+			reason = fmt.Sprintf("passive: %d failed attempt(s) within %v", h.PassiveFails, time.Duration(h.PassiveWindow))
+			if r := ps.Last.reason(); r != "" && !ps.Last.OK {
+				reason += "; last probe " + r
+			}
+		case state == nodeReady && busyUntil.After(now):
+			state, reason = nodeBusy, "busy: "+busyWhy
+			if busyEnds.IsZero() || busyUntil.Before(busyEnds) {
+				busyEnds = busyUntil
+			}
+		}
+		if state.routable() {
+			routable++
+		}
+		if state != n.state {
+			if !initial {
+				if state != nodeDrained && state != nodeEjected {
+					since = now
+				}
+				h.transition(n, state, reason)
+				if state.routable() != n.state.routable() {
+					name := "unhealthy"
+					if state.routable() {
+						name = "healthy"
+					}
+					events = append(events, emitted{name, n.addr})
+				}
+			}
+			n.state, n.since = state, since
+			changed = true
+		}
+		n.reason = reason
+	}
+	if !busyEnds.IsZero() {
+		h.wakeAt(busyEnds)
+	}
+	h.setUrgent(routable == 0)
+	failOpen := routable < h.minReady
+	if failOpen != h.failOpen || initial {
+		if failOpen && !initial {
+			h.logger.Warn("pool fails open: too few routable nodes, routing to all upstreams",
+				zap.String("pool", h.Name), zap.Int("routable", routable), zap.Int("min_ready", h.minReady))
+		} else if !failOpen && h.failOpen {
+			h.logger.Warn("pool no longer fails open", zap.String("pool", h.Name),
+				zap.Int("routable", routable), zap.Int("min_ready", h.minReady))
+		} else if failOpen {
+			h.logger.Warn("pool starts failing open: too few routable nodes, routing to all upstreams",
+				zap.String("pool", h.Name), zap.Int("routable", routable), zap.Int("min_ready", h.minReady))
+		}
+		if failOpen != h.failOpen {
+			h.failOpenSince = now
+		}
+		h.failOpen = failOpen
+		changed = true
+	}
+	if changed || h.snap.Load() == nil {
+		next := &snapshot{routable: routable, failOpen: failOpen, changed: make(chan struct{})}
+		for _, n := range h.nodes {
+			if n.state.routable() {
+				next.nodes = append(next.nodes, n.dial)
+			}
+			if failOpen || n.state.routable() {
+				next.dials = append(next.dials, n.dial)
+				next.busy = append(next.busy, n.state == nodeBusy)
+			}
+		}
+		if prev := h.snap.Swap(next); prev != nil {
+			close(prev.changed) // wakes the requests held on it
+		}
+	}
+	return events, readmitted
+}
+
+// wakeAt makes the pool evaluate again at t (the end of a busy period);
+// an earlier wake-up already due is kept. Called under evalMu.
+func (h *HealthReady) wakeAt(t time.Time) {
+	if !h.nextWake.IsZero() && !h.nextWake.After(t) && h.nextWake.After(time.Now()) {
+		return
+	}
+	h.nextWake = t
+	time.AfterFunc(time.Until(t)+time.Millisecond, h.kick)
+}
+
+// setUrgent tells the pool's probers whether it has no routable node: its
+// probes then run every fastInterval and one good probe readmits a node, so
+// held requests go out as soon as a node can take them. Called under
+// evalMu.
+func (h *HealthReady) setUrgent(on bool) {
+	if on == h.urgent {
+		return
+	}
+	h.urgent = on
+	for _, n := range h.nodes {
+		n.probe.setUrgent(on)
+	}
+	if on {
+		h.logger.Warn("no routable node: probing every 100ms, holding new requests",
+			zap.String("pool", h.Name), zap.Duration("hold", h.hold), zap.Int("hold_max", h.HoldMax))
+	} else {
+		h.logger.Info("a node is routable again", zap.String("pool", h.Name))
+	}
+}
+
 // transition logs and counts one node state change.
-func (h *HealthReady) transition(n *node, to, reason string) {
+func (h *HealthReady) transition(n *node, to nodeState, reason string) {
 	counter(counterKey{metric: "transitions", pool: h.Name, node: n.dial, to: to}).Add(1)
 	fields := []zap.Field{
 		zap.String("pool", h.Name), zap.String("node", n.dial), zap.String("probe", n.spec.Addr),
-		zap.String("from", n.state), zap.String("to", to), zap.String("reason", reason),
+		zap.String("from", n.state.String()), zap.String("to", to.String()), zap.String("reason", reason),
 	}
 	if to == nodeReady {
 		h.logger.Info("node state changed", fields...)
@@ -129,72 +189,16 @@ func (h *HealthReady) transition(n *node, to, reason string) {
 	}
 }
 
-// eventEmitter emits Caddy events like the built-in health checker does
-// ("healthy"/"unhealthy" with {"host": addr}). Its zero value emits nothing
-// (a context without a config, as in unit tests).
-//
-// Events are emitted from the probe goroutines, which start while Caddy is
-// still provisioning the rest of the config. The provisioning context's
-// module ancestry shares its backing array with the modules loaded after
-// this one (so reading it races with their provisioning and can even name
-// a sibling as the origin); the emitter therefore keeps only the plain
-// context, and its events carry no origin module: subscribe by event name.
-type eventEmitter struct {
-	app *caddyevents.App
-	ctx caddy.Context
-}
-
-func (e eventEmitter) emit(name, host string) {
-	if e.app == nil {
-		return
-	}
-	e.app.Emit(e.ctx, name, map[string]any{"host": host})
-}
-
-// loadEvents gets the events app the way reverse_proxy does. A bare
-// context (unit tests) has no config to load it from; ctx.App would then
-// panic, so that case is caught and events are off.
-func loadEvents(ctx caddy.Context, logger *zap.Logger) (em eventEmitter) {
-	defer func() {
-		if recover() != nil {
-			em = eventEmitter{}
+// readyNodes returns the nodes whose state is ready (probed and not
+// ejected; unknown ones are not), in config order.
+func (h *HealthReady) readyNodes() []*node {
+	h.evalMu.Lock()
+	defer h.evalMu.Unlock()
+	var ready []*node
+	for _, n := range h.nodes {
+		if n.state == nodeReady {
+			ready = append(ready, n)
 		}
-	}()
-	app, err := ctx.App("events")
-	if err != nil {
-		logger.Warn("events app unavailable; healthy/unhealthy events are off", zap.Error(err))
-		return eventEmitter{}
 	}
-	ev, _ := app.(*caddyevents.App)
-	return eventEmitter{app: ev, ctx: caddy.Context{Context: ctx.Context}}
-}
-
-// splitDial parses a dial address (host:port) the way Caddy does and
-// returns it normalised as Caddy's {http.reverse_proxy.upstream.hostport},
-// plus its host.
-func splitDial(dial string) (addr, host string, err error) {
-	if strings.Contains(dial, "://") {
-		return "", "", fmt.Errorf("want a dial address host:port, not a URL")
-	}
-	if strings.Contains(dial, "{") {
-		return "", "", fmt.Errorf("placeholders are not supported")
-	}
-	na, err := caddy.ParseNetworkAddress(dial)
-	if err != nil {
-		return "", "", err
-	}
-	if na.IsUnixNetwork() || na.IsFdNetwork() {
-		return "", "", fmt.Errorf("only TCP addresses can be probed")
-	}
-	if na.PortRangeSize() != 1 || na.StartPort == 0 {
-		return "", "", fmt.Errorf("need exactly one port")
-	}
-	if na.Host == "" {
-		return "", "", fmt.Errorf("need a host")
-	}
-	return na.JoinHostPort(0), na.Host, nil
-}
-
-func joinHostPort(host string, port int) string {
-	return net.JoinHostPort(host, strconv.Itoa(port))
+	return ready
 }

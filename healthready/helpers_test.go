@@ -19,7 +19,7 @@ const (
 	modeOK      int32 = iota // 200
 	modeOffline              // 200 + X-Minio-Server-Status: offline
 	mode503                  // 503 (busy, KMS/etcd unreachable)
-	modeHang                 // never answers (until the client gives up)
+	modeHang                 // never answers (until the client gives up or the test ends)
 	mode404
 	mode502 // the S3 API answers 502 to real traffic
 )
@@ -29,16 +29,44 @@ const (
 type fakeNode struct {
 	srv     *httptest.Server
 	mode    atomic.Int32
-	probes  atomic.Int64
+	probes  atomic.Int64 // readiness probes that arrived
+	passes  atomic.Int64 // readiness probes answered as a ready node (200, no offline header)
 	traffic atomic.Int64
 	cluster atomic.Int32 // status of /minio/health/cluster
 	bad     atomic.Bool  // real traffic gets 502, whatever the probes see
 	name    string
+	steps   chan int32    // a stepped node's answers (newSteppedNode)
+	gone    chan struct{} // closed when the test ends: frees held probes
 }
 
 func newFakeNode(t testing.TB, name string) *fakeNode {
 	t.Helper()
-	f := &fakeNode{name: name}
+	return startFakeNode(t, &fakeNode{name: name})
+}
+
+// newSteppedNode is a fake node whose every readiness probe waits for the
+// test to pick its answer (step): the test decides exactly how many probes
+// the loop sees and what each of them says.
+func newSteppedNode(t testing.TB, name string) *fakeNode {
+	t.Helper()
+	return startFakeNode(t, &fakeNode{name: name, steps: make(chan int32)})
+}
+
+// step answers the node's next probe (waiting for it to arrive) by mode.
+func (f *fakeNode) step(t testing.TB, mode int32) {
+	t.Helper()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	select {
+	case f.steps <- mode:
+	case <-deadline.C:
+		require.FailNow(t, "no probe arrived", "node %s", f.name)
+	}
+}
+
+func startFakeNode(t testing.TB, f *fakeNode) *fakeNode {
+	t.Helper()
+	f.gone = make(chan struct{})
 	f.cluster.Store(http.StatusOK)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -46,8 +74,18 @@ func newFakeNode(t testing.TB, name string) *fakeNode {
 			w.WriteHeader(int(f.cluster.Load()))
 			return
 		case "/minio/health/ready", "/minio/health/live":
+			mode := f.mode.Load()
+			if f.steps != nil {
+				select {
+				case mode = <-f.steps:
+				case <-r.Context().Done():
+					return
+				case <-f.gone:
+					return
+				}
+			}
 			f.probes.Add(1)
-			switch f.mode.Load() {
+			switch mode {
 			case modeOffline:
 				w.Header().Set("X-Minio-Server-Status", "offline")
 				w.WriteHeader(http.StatusOK)
@@ -56,11 +94,12 @@ func newFakeNode(t testing.TB, name string) *fakeNode {
 			case modeHang:
 				select {
 				case <-r.Context().Done():
-				case <-time.After(5 * time.Second):
+				case <-f.gone:
 				}
 			case mode404:
 				w.WriteHeader(http.StatusNotFound)
 			default:
+				f.passes.Add(1)
 				w.WriteHeader(http.StatusOK)
 			}
 			return
@@ -73,6 +112,7 @@ func newFakeNode(t testing.TB, name string) *fakeNode {
 		_, _ = w.Write([]byte("node " + f.name))
 	}))
 	t.Cleanup(f.srv.Close)
+	t.Cleanup(func() { close(f.gone) }) // before Close, which waits for held probes
 	return f
 }
 
@@ -96,13 +136,16 @@ func testCtx(t testing.TB) caddy.Context {
 	return ctx
 }
 
-// fastPool returns a config with short timings for tests.
+// fastPool returns a config that probes often, for tests. Its timeout is
+// long: a probe of a healthy fake node that timed out on a busy machine
+// would flip a node the test holds steady. Tests of hanging nodes set
+// their own.
 func fastPool(name string, upstreams ...string) *HealthReady {
 	return &HealthReady{
 		Upstreams: upstreams,
 		Name:      name,
 		Interval:  caddy.Duration(25 * time.Millisecond),
-		Timeout:   caddy.Duration(150 * time.Millisecond),
+		Timeout:   caddy.Duration(wait),
 		Rise:      2,
 		Fall:      2,
 	}
@@ -116,17 +159,29 @@ func provision(t testing.TB, h *HealthReady) *HealthReady {
 	return h
 }
 
-// eventually polls cond every 5ms for at most max.
+// wait is how long a test waits for a condition before it fails. It is
+// a deadline, never a pause: conditions are polled, and on an idle
+// machine they hold within milliseconds; the margin is for -race runs on
+// a busy machine.
+const wait = 10 * time.Second
+
+// eventually polls cond every 2ms until it holds, for at most max.
 func eventually(t testing.TB, max time.Duration, cond func() bool, msg string, args ...any) {
 	t.Helper()
-	deadline := time.Now().Add(max)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
+	deadline := time.NewTimer(max)
+	defer deadline.Stop()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			if cond() {
+				return
+			}
+			require.Failf(t, "condition not met in time", msg, args...)
+		case <-tick.C:
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	require.Failf(t, "condition not met in time", msg, args...)
 }
 
 // upstreamDials lists what GetUpstreams returns.
@@ -139,7 +194,8 @@ func upstreamDials(h *HealthReady) []string {
 	return out
 }
 
-func nodeState(h *HealthReady, i int) string {
+// stateOf reads the state pool h gave node i.
+func stateOf(h *HealthReady, i int) nodeState {
 	h.evalMu.Lock()
 	defer h.evalMu.Unlock()
 	return h.nodes[i].state
@@ -153,3 +209,7 @@ func splitHostPort(addr string) (string, int, error) {
 	n, err := strconv.Atoi(port)
 	return host, n, err
 }
+
+func intp(n int) *int { return &n }
+
+func durp(d time.Duration) *caddy.Duration { c := caddy.Duration(d); return &c }

@@ -75,9 +75,10 @@ func (collector) Collect(ch chan<- prometheus.Metric) {
 				r = 1
 			}
 			ch <- prometheus.MustNewConstMetric(descNodeReady, prometheus.GaugeValue, r, h.Name, nv.Upstream)
-			for _, to := range []string{nodeReady, nodeNotReady, nodeEjected} {
+			// every state but unknown, the first state, which no transition enters
+			for to := nodeUnknown + 1; to < numNodeStates; to++ {
 				c := counter(counterKey{metric: "transitions", pool: h.Name, node: nv.Upstream, to: to}).Load()
-				ch <- prometheus.MustNewConstMetric(descTransitions, prometheus.CounterValue, float64(c), h.Name, nv.Upstream, to)
+				ch <- prometheus.MustNewConstMetric(descTransitions, prometheus.CounterValue, float64(c), h.Name, nv.Upstream, to.String())
 			}
 			e := counter(counterKey{metric: "ejections", pool: h.Name, node: nv.Upstream}).Load()
 			ch <- prometheus.MustNewConstMetric(descEjections, prometheus.CounterValue, float64(e), h.Name, nv.Upstream)

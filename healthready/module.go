@@ -1,15 +1,16 @@
 // Package healthready gives Caddy's reverse_proxy MinIO-aware active and
 // passive health: the dynamic upstream source
 // `http.reverse_proxy.upstreams.healthready` returns only the MinIO nodes
-// that are ready, and the handler `http.handlers.healthready_status` shows
-// the state of every pool (text, JSON, HTML, and a readiness answer for
-// keepalived or an outer load balancer).
+// that are routable (ready, or not probed yet), and the handler
+// `http.handlers.healthready_status` shows the state of every pool (text,
+// JSON, HTML, and a readiness answer for keepalived or an outer load
+// balancer).
 package healthready
 
 import (
+	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +25,11 @@ func init() {
 	caddy.RegisterModule(new(HealthReady))
 }
 
-// Defaults of HealthReady; the same as the seed's lua-resty-upstream-healthcheck.
+// Defaults of HealthReady: a probe every 3s with a 1s timeout, and three
+// results in a row to change a node's state, so a node that stops
+// answering is out after three failed probes (some 10s; a failed attempt
+// on real traffic ejects it at once) and back after three good ones; at
+// most 10 probes in flight per pool.
 const (
 	defaultPath          = "/minio/health/ready"
 	defaultInterval      = 3 * time.Second
@@ -36,20 +41,33 @@ const (
 	defaultPassiveFails  = 1
 	defaultPassiveWindow = 30 * time.Second
 	defaultMinReady      = 1
+	defaultHold          = 15 * time.Second
+	defaultHoldMax       = 1000
+	defaultBusyWindow    = 5 * time.Second
 )
 
 // HealthReady is a dynamic upstream source that probes every MinIO node's
-// readiness endpoint and returns only the nodes that can serve, in config
-// order, so that it composes with every lb_policy. A node is ready when the
-// probe answers the expected status (200) without an X-Minio-Server-Status
-// header (a starting MinIO answers 200 with `X-Minio-Server-Status: offline`).
+// readiness endpoint and returns only the routable nodes (ready, or not
+// probed yet), in config order, so that it composes with every lb_policy.
+// A node is ready when the probe answers the expected status (200)
+// without an X-Minio-Server-Status header (a starting MinIO answers 200
+// with `X-Minio-Server-Status: offline`).
 //
 // Failed attempts on real traffic eject a node at once (passive health):
 // Caddy calls ResetCache right after a failed attempt it is going to retry,
 // so passive ejection needs lb_retries or lb_try_duration. An ejected node
 // returns only after `rise` consecutive good probes that started after the
-// ejection. When fewer than min_ready nodes are routable, all configured
-// upstreams are returned (fail-open).
+// ejection. A node that answers that it is going away (MinIO's shutdown
+// answer, not initialised) is ejected at once, whatever passive_fails says.
+// A busy node (429, 503 SlowDown/ServerBusy, a busy readiness answer) stays
+// routable with half its share of new requests for busy_window. A drained
+// node (the admin API) gets no new requests.
+//
+// When no node is routable (a whole-cluster restart), new requests wait
+// (hold) until one is, probes run every 100 ms and one good probe makes a
+// node routable. When the hold ends without a node, and whenever fewer than
+// min_ready nodes are routable, all configured upstreams are returned
+// (fail-open).
 //
 // Probe loops are shared per probe target by every site and survive config
 // reloads; so does passive ejection state (per dial address).
@@ -66,17 +84,19 @@ type HealthReady struct {
 
 	// Probe this port on each upstream's host instead of the upstream's own
 	// port (the console site probes the S3 API port of the same node).
-	// Mutually exclusive with probe_to.
+	// Mutually exclusive with probe_to. Default: the upstream's own port.
 	Port int `json:"port,omitempty"`
 
 	// One explicit probe address (host:port) per upstream, in the order of
-	// upstreams. Mutually exclusive with port.
+	// upstreams. Mutually exclusive with port. Default: none (the
+	// upstream's own address).
 	ProbeTo []string `json:"probe_to,omitempty"`
 
 	// The probe scheme, http or https. Default: http.
 	Scheme string `json:"scheme,omitempty"`
 
 	// With scheme https: do not verify the node's certificate.
+	// Default: false (verify).
 	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
 
 	// With scheme https: the server name (SNI) the certificate is checked
@@ -86,7 +106,7 @@ type HealthReady struct {
 	// The Host header of probe requests. Default: the probe address.
 	Host string `json:"host,omitempty"`
 
-	// Extra headers of probe requests.
+	// Extra headers of probe requests. Default: none.
 	Headers http.Header `json:"headers,omitempty"`
 
 	// Time between two probes of one target (jittered by ±10%; the first
@@ -127,8 +147,23 @@ type HealthReady struct {
 
 	// Below this many routable nodes the pool fails open: every configured
 	// upstream is returned, so the site does not answer 503 for everything.
-	// Default: 1.
-	MinReady int `json:"min_ready,omitempty"`
+	// With no routable node at all, the hold comes first. 0 never fails
+	// open. Default: 1.
+	MinReady *int `json:"min_ready,omitempty"`
+
+	// How long a request waits for a routable node when the pool has none
+	// (every node restarting at once, as MinIO upgrades do). Nothing of the
+	// request has been read, so uploads wait too. 0 turns holding off.
+	// Default: 15s.
+	Hold *caddy.Duration `json:"hold,omitempty"`
+
+	// The most requests held at once; more are answered at once (503
+	// SlowDown). Default: 1000.
+	HoldMax int `json:"hold_max,omitempty"`
+
+	// How long a node that said it is busy keeps a reduced share (half) of
+	// new requests after its last busy answer. Default: 5s.
+	BusyWindow caddy.Duration `json:"busy_window,omitempty"`
 
 	// The pool's name on the status page and in metrics. Default: the
 	// upstream list joined with commas.
@@ -146,13 +181,21 @@ type HealthReady struct {
 	seq    uint64
 
 	kickCh    chan struct{}
-	stopCh    chan struct{}
+	ctx       context.Context // done once Cleanup starts: stops the pool's goroutines
+	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	cleanOnce sync.Once
 
 	evalMu        sync.Mutex
 	failOpen      bool
 	failOpenSince time.Time
+	urgent        bool      // the pool has no routable node: its probes run fast
+	nextWake      time.Time // when a busy period ends and the pool evaluates again
+
+	minReady int           // MinReady with its default
+	hold     time.Duration // Hold with its default
+	holds    holdState
+	busyTurn atomic.Uint64 // alternates a busy node in and out of GetUpstreams
 }
 
 // node is one configured upstream of a pool.
@@ -164,17 +207,19 @@ type node struct {
 	passive *passiveState
 
 	// guarded by HealthReady.evalMu
-	state    string
-	since    time.Time
-	routable bool
-	reason   string
+	state  nodeState
+	since  time.Time
+	reason string
 }
 
 // snapshot is the routable set, rebuilt on change only.
 type snapshot struct {
-	dials    []string // routable dial addresses in config order
-	routable int
+	dials    []string // routable dial addresses in config order (all while failing open)
+	busy     []bool   // per dials entry: the node is busy (half share)
+	routable int      // routable nodes (not counting fail-open)
+	nodes    []string // routable dial addresses, never the fail-open set
 	failOpen bool
+	changed  chan struct{} // closed when a newer snapshot replaces this one
 }
 
 // CaddyModule returns the Caddy module information.
@@ -226,8 +271,19 @@ func (h *HealthReady) applyDefaults() {
 	if h.PassiveWindow == 0 {
 		h.PassiveWindow = caddy.Duration(defaultPassiveWindow)
 	}
-	if h.MinReady == 0 {
-		h.MinReady = defaultMinReady
+	h.minReady = defaultMinReady
+	if h.MinReady != nil {
+		h.minReady = *h.MinReady
+	}
+	h.hold = defaultHold
+	if h.Hold != nil {
+		h.hold = time.Duration(*h.Hold)
+	}
+	if h.HoldMax == 0 {
+		h.HoldMax = defaultHoldMax
+	}
+	if h.BusyWindow == 0 {
+		h.BusyWindow = caddy.Duration(defaultBusyWindow)
 	}
 	if h.Name == "" {
 		h.Name = strings.Join(h.Upstreams, ",")
@@ -237,18 +293,20 @@ func (h *HealthReady) applyDefaults() {
 // Provision validates the config, joins (or starts) the shared probe loops
 // and passive states, and builds the first snapshot.
 func (h *HealthReady) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
-	h.applyDefaults()
-	if err := h.validate(); err != nil {
+	if h.logger == nil { // a logger set before (tests observing the logs) is kept
+		h.logger = ctx.Logger()
+	}
+	if err := h.Validate(); err != nil {
 		return err
 	}
+	h.applyDefaults()
 	h.events = loadEvents(ctx, h.logger)
 	h.countedKey = "http.reverse_proxy.healthready." + h.Name + ".counted"
 	h.warnWithoutRetries(ctx)
 
 	h.sem = make(chan struct{}, h.Concurrency)
 	h.kickCh = make(chan struct{}, 1)
-	h.stopCh = make(chan struct{})
+	h.ctx, h.stop = context.WithCancel(context.Background())
 	h.byAddr = make(map[string]*node, len(h.Upstreams))
 	headerKey := canonicalHeaders(h.Headers)
 	for i, dial := range h.Upstreams {
@@ -289,12 +347,10 @@ func (h *HealthReady) Provision(ctx caddy.Context) error {
 	}
 	h.evaluate(true)
 
-	h.wg.Add(1)
-	go h.loop()
+	h.wg.Go(h.loop)
 	if h.Cluster != "" {
 		h.gate = newClusterGate(h)
-		h.wg.Add(1)
-		go h.gate.run(&h.wg, h.stopCh)
+		h.wg.Go(func() { h.gate.run(h.ctx) })
 	}
 	registerPool(h)
 	registerMetrics(ctx, h.logger)
@@ -323,87 +379,11 @@ func (h *HealthReady) warnWithoutRetries(ctx caddy.Context) {
 	}
 }
 
-// Validate checks the config; Provision runs the same checks first.
-func (h *HealthReady) Validate() error { return h.validate() }
-
-func (h *HealthReady) validate() error {
-	if len(h.Upstreams) == 0 {
-		return fmt.Errorf("upstreams: at least one upstream is required")
-	}
-	seen := make(map[string]bool, len(h.Upstreams))
-	for i, u := range h.Upstreams {
-		addr, _, err := splitDial(u)
-		if err != nil {
-			return fmt.Errorf("upstreams[%d] %q: %v", i, u, err)
-		}
-		if seen[addr] {
-			return fmt.Errorf("upstreams[%d] %q: listed twice", i, u)
-		}
-		seen[addr] = true
-	}
-	if !strings.HasPrefix(h.Path, "/") {
-		return fmt.Errorf("path %q: must start with /", h.Path)
-	}
-	if h.Method != http.MethodGet && h.Method != http.MethodHead {
-		return fmt.Errorf("method %q: must be GET or HEAD", h.Method)
-	}
-	if h.Scheme != "http" && h.Scheme != "https" {
-		return fmt.Errorf("scheme %q: must be http or https", h.Scheme)
-	}
-	if h.Port < 0 || h.Port > 65535 {
-		return fmt.Errorf("port %d: must be 1-65535", h.Port)
-	}
-	if h.Port > 0 && len(h.ProbeTo) > 0 {
-		return fmt.Errorf("port and probe_to: use one of them")
-	}
-	if len(h.ProbeTo) > 0 {
-		if len(h.ProbeTo) != len(h.Upstreams) {
-			return fmt.Errorf("probe_to: %d addresses for %d upstreams; give one per upstream, in order", len(h.ProbeTo), len(h.Upstreams))
-		}
-		for i, a := range h.ProbeTo {
-			if _, _, err := splitDial(a); err != nil {
-				return fmt.Errorf("probe_to[%d] %q: %v", i, a, err)
-			}
-		}
-	}
-	if (h.TLSInsecureSkipVerify || h.TLSServerName != "") && h.Scheme != "https" {
-		return fmt.Errorf("tls_insecure_skip_verify/tls_server_name: need scheme https")
-	}
-	if h.Interval < 0 {
-		return fmt.Errorf("interval %v: must be positive", time.Duration(h.Interval))
-	}
-	if h.Timeout < 0 {
-		return fmt.Errorf("timeout %v: must be positive", time.Duration(h.Timeout))
-	}
-	if h.Rise < 1 {
-		return fmt.Errorf("rise %d: must be at least 1", h.Rise)
-	}
-	if h.Fall < 1 {
-		return fmt.Errorf("fall %d: must be at least 1", h.Fall)
-	}
-	if h.Concurrency < 1 {
-		return fmt.Errorf("concurrency %d: must be at least 1", h.Concurrency)
-	}
-	if h.ExpectStatus < 100 || h.ExpectStatus > 599 {
-		return fmt.Errorf("expect_status %d: must be an HTTP status (100-599)", h.ExpectStatus)
-	}
-	if h.Cluster != "" && h.Cluster != "write" && h.Cluster != "read" {
-		return fmt.Errorf("cluster %q: must be off, write or read", h.Cluster)
-	}
-	if h.PassiveFails < -1 {
-		return fmt.Errorf("passive_fails %d: must be at least 1 (or -1 to disable)", h.PassiveFails)
-	}
-	if h.PassiveWindow < 0 {
-		return fmt.Errorf("passive_window %v: must be positive", time.Duration(h.PassiveWindow))
-	}
-	if h.MinReady < 0 || h.MinReady > len(h.Upstreams) {
-		return fmt.Errorf("min_ready %d: must be between 0 and the number of upstreams (%d)", h.MinReady, len(h.Upstreams))
-	}
-	return nil
-}
-
 // GetUpstreams returns the routable upstreams in config order (or all of
-// them while failing open).
+// them while failing open). With no routable node it first holds the
+// request until one is (see hold.go). A busy node is left out of every
+// other call, which halves its share of new requests; with
+// session_affinity its keys go to their next node meanwhile.
 //
 // They are new Upstream values on every call: Caddy provisions what this
 // returns on each request (it writes Host, the circuit breaker and the
@@ -411,77 +391,37 @@ func (h *HealthReady) validate() error {
 // would race, as Caddy's own dynamic sources learned (caddy#5736). Two
 // allocations per request; the per-node state lives in Caddy's global
 // dynamic host table, keyed by the dial address.
-func (h *HealthReady) GetUpstreams(*http.Request) ([]*reverseproxy.Upstream, error) {
-	dials := h.snap.Load().dials
+func (h *HealthReady) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, error) {
+	snap := h.snap.Load()
+	if snap.routable == 0 && h.hold > 0 && r != nil {
+		snap = h.waitForNode(r, snap)
+	}
+	dials, busy := snap.dials, snap.busy
+	skipBusy := false
+	if n := countFalse(busy); n > 0 && n < len(busy) {
+		// Only when a node that is not busy remains to take the request.
+		skipBusy = h.busyTurn.Add(1)%2 == 0
+	}
 	vals := make([]reverseproxy.Upstream, len(dials))
-	ups := make([]*reverseproxy.Upstream, len(dials))
+	ups := make([]*reverseproxy.Upstream, 0, len(dials))
 	for i, d := range dials {
+		if skipBusy && busy[i] {
+			continue
+		}
 		vals[i].Dial = d
-		ups[i] = &vals[i]
+		ups = append(ups, &vals[i])
 	}
 	return ups, nil
 }
 
-// ResetCache is called by Caddy right before it retries a request, i.e.
-// right after an attempt failed (a dial or transport error, or a response
-// that matched lb_retry_match). The request's replacer then still names
-// the failed attempt's upstream: count the failure against it.
-//
-// A failure counts once per request and node. Caddy also calls ResetCache
-// after an iteration that selected no upstream (and so made no attempt),
-// with the placeholder still naming the earlier failure; counting per
-// request keeps one request's retry loop from ejecting a node on its own,
-// and leaves the placeholder alone for selection policies that read it
-// (session_affinity continues with the next node in the key's order).
-func (h *HealthReady) ResetCache(r *http.Request) error {
-	if h.PassiveFails < 0 || r == nil {
-		return nil
-	}
-	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if !ok {
-		return nil
-	}
-	hostport, _ := repl.GetString(upstreamHostportKey)
-	if hostport == "" {
-		return nil
-	}
-	counted, _ := repl.Get(h.countedKey)
-	seen, _ := counted.([]string)
-	if slices.Contains(seen, hostport) {
-		return nil
-	}
-	repl.Set(h.countedKey, append(seen, hostport))
-	h.observeFailure(hostport)
-	return nil
-}
-
-const upstreamHostportKey = "http.reverse_proxy.upstream.hostport"
-
-// observeFailure counts one failed attempt against addr and ejects it when
-// passive_fails is reached within passive_window.
-func (h *HealthReady) observeFailure(addr string) {
-	n := h.byAddr[addr]
-	if n == nil {
-		return
-	}
-	if !n.passive.fail(time.Now(), h.PassiveFails, time.Duration(h.PassiveWindow)) {
-		h.logger.Debug("passive failure", zap.String("pool", h.Name), zap.String("node", n.dial))
-		return
-	}
-	counter(counterKey{metric: "ejections", pool: h.Name, node: n.dial}).Add(1)
-	h.logger.Warn("node ejected by passive health check",
-		zap.String("pool", h.Name), zap.String("node", n.dial),
-		zap.Int("passive_fails", h.PassiveFails),
-		zap.Duration("passive_window", time.Duration(h.PassiveWindow)),
-		zap.Int("rise", h.Rise))
-	// This pool stops routing to it before Caddy's next attempt; the
-	// others sharing the address follow from their own goroutines.
-	h.evaluate(false)
-	for _, o := range n.passive.subscribers() {
-		if o != h {
-			o.kick()
+func countFalse(bs []bool) int {
+	n := 0
+	for _, b := range bs {
+		if !b {
+			n++
 		}
 	}
+	return n
 }
 
 // kick asks the pool's goroutine to re-evaluate; it never blocks.
@@ -492,16 +432,26 @@ func (h *HealthReady) kick() {
 	}
 }
 
+// loop re-evaluates the pool whenever it is kicked (a probe result, an
+// ejection by another pool), until Cleanup.
 func (h *HealthReady) loop() {
-	defer h.wg.Done()
+	defer recoverPanic(h.logger, "pool loop panicked, node states are no longer updated", zap.String("pool", h.Name))
 	for {
 		select {
-		case <-h.stopCh:
+		case <-h.ctx.Done():
 			return
 		case <-h.kickCh:
-			h.evaluate(false)
+			h.reevaluate()
 		}
 	}
+}
+
+// reevaluate is one evaluation of the loop. A panic in it is logged and
+// the loop goes on: the next probe result kicks it again, and a pool
+// whose routable set froze would keep routing on stale health.
+func (h *HealthReady) reevaluate() {
+	defer recoverPanic(h.logger, "evaluating node states panicked", zap.String("pool", h.Name))
+	h.evaluate(false)
 }
 
 // Cleanup releases the shared probe loops and passive states; a loop stops
@@ -509,10 +459,18 @@ func (h *HealthReady) loop() {
 func (h *HealthReady) Cleanup() error {
 	h.cleanOnce.Do(func() {
 		unregisterPool(h)
-		if h.stopCh != nil {
-			close(h.stopCh)
+		if h.stop != nil {
+			h.stop()
 		}
 		h.wg.Wait()
+		h.evalMu.Lock()
+		if h.urgent {
+			h.urgent = false
+			for _, n := range h.nodes {
+				n.probe.setUrgent(false)
+			}
+		}
+		h.evalMu.Unlock()
 		for _, n := range h.nodes {
 			n.probe.unsubscribe(h)
 			releaseProber(n.spec)

@@ -1,8 +1,15 @@
 package healthready
 
 import (
+	"net/http"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/minio-lb/caddy-minio-lb/internal/proxytrace"
 )
 
 // maxPassiveHistory bounds the failure timestamps kept per dial address.
@@ -21,7 +28,10 @@ type passiveState struct {
 	failures  []time.Time // recent failures, oldest first
 	ejected   bool
 	ejectedAt time.Time
+	goingAway string // set when the node said it is going away: why
 	ejections uint64
+	busyUntil time.Time // the node said it is busy; its share is reduced until then
+	busyWhy   string
 	subs      map[*HealthReady]struct{}
 }
 
@@ -55,7 +65,7 @@ func (s *passiveState) fail(now time.Time, fails int, window time.Duration) bool
 	if len(s.failures) < fails {
 		return false
 	}
-	s.ejected, s.ejectedAt = true, now
+	s.ejected, s.ejectedAt, s.goingAway = true, now, ""
 	s.ejections++
 	s.failures = s.failures[:0]
 	return true
@@ -75,11 +85,63 @@ func (s *passiveState) recentFailures(now time.Time, window time.Duration) int {
 	return n
 }
 
+// ejectNow ejects the address at once: the node answered that it is going
+// away (why). false if it was already ejected.
+func (s *passiveState) ejectNow(now time.Time, why string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ejected {
+		return false
+	}
+	s.ejected, s.ejectedAt, s.goingAway = true, now, why
+	s.ejections++
+	s.failures = s.failures[:0]
+	return true
+}
+
+// goingAwayReason is why the current ejection happened at once, or "".
+func (s *passiveState) goingAwayReason() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ejected {
+		return ""
+	}
+	return s.goingAway
+}
+
+// markBusy records a busy answer: the node's share stays reduced until
+// until. It reports whether the node was not busy before (a new busy
+// period).
+func (s *passiveState) markBusy(now, until time.Time, why string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fresh := !s.busyUntil.After(now)
+	if until.After(s.busyUntil) {
+		s.busyUntil = until
+	}
+	s.busyWhy = why
+	return fresh
+}
+
+// busy returns until when the node is busy and why.
+func (s *passiveState) busy() (time.Time, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.busyUntil, s.busyWhy
+}
+
 // status returns whether the address is ejected and since when.
 func (s *passiveState) status() (bool, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ejected, s.ejectedAt
+}
+
+// ejectionCount counts the ejections of the address (process lifetime).
+func (s *passiveState) ejectionCount() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ejections
 }
 
 // readmit ends an ejection that started at at; false if another pool
@@ -90,7 +152,7 @@ func (s *passiveState) readmit(at time.Time) bool {
 	if !s.ejected || !s.ejectedAt.Equal(at) {
 		return false
 	}
-	s.ejected = false
+	s.ejected, s.goingAway = false, ""
 	return true
 }
 
@@ -114,4 +176,74 @@ func (s *passiveState) unsubscribe(h *HealthReady) {
 	s.mu.Lock()
 	delete(s.subs, h)
 	s.mu.Unlock()
+}
+
+// ResetCache is called by Caddy right before it retries a request, i.e.
+// right after an attempt failed (a dial or transport error, or a response
+// that matched lb_retry_match). The request's replacer then still names
+// the failed attempt's upstream: count the failure against it.
+//
+// A failure counts once per request and node. Caddy also calls ResetCache
+// after an iteration that selected no upstream (and so made no attempt),
+// with the placeholder still naming the earlier failure; counting per
+// request keeps one request's retry loop from ejecting a node on its own,
+// and leaves the placeholder alone for selection policies that read it
+// (session_affinity continues with the next node in the key's order).
+func (h *HealthReady) ResetCache(r *http.Request) error {
+	if h.PassiveFails < 0 || r == nil {
+		return nil
+	}
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return nil
+	}
+	hostport, _ := repl.GetString(upstreamHostportKey)
+	if hostport == "" {
+		return nil
+	}
+	// The minio transport already told this pool what a refusal meant: a
+	// busy node is not failing, a departing one is ejected already.
+	if tr := proxytrace.From(r); tr != nil {
+		switch tr.LastFailure(hostport) {
+		case proxytrace.Busy, proxytrace.ShuttingDown, proxytrace.Cancelled:
+			return nil
+		}
+	}
+	counted, _ := repl.Get(h.countedKey)
+	seen, _ := counted.([]string)
+	if slices.Contains(seen, hostport) {
+		return nil
+	}
+	repl.Set(h.countedKey, append(seen, hostport))
+	h.observeFailure(hostport)
+	return nil
+}
+
+const upstreamHostportKey = "http.reverse_proxy.upstream.hostport"
+
+// observeFailure counts one failed attempt against addr and ejects it when
+// passive_fails is reached within passive_window.
+func (h *HealthReady) observeFailure(addr string) {
+	n := h.byAddr[addr]
+	if n == nil {
+		return
+	}
+	if !n.passive.fail(time.Now(), h.PassiveFails, time.Duration(h.PassiveWindow)) {
+		h.logger.Debug("passive failure", zap.String("pool", h.Name), zap.String("node", n.dial))
+		return
+	}
+	counter(counterKey{metric: "ejections", pool: h.Name, node: n.dial}).Add(1)
+	h.logger.Warn("node ejected by passive health check",
+		zap.String("pool", h.Name), zap.String("node", n.dial),
+		zap.Int("passive_fails", h.PassiveFails),
+		zap.Duration("passive_window", time.Duration(h.PassiveWindow)),
+		zap.Int("rise", h.Rise))
+	// This pool stops routing to it before Caddy's next attempt; the
+	// others sharing the address follow from their own goroutines.
+	h.evaluate(false)
+	for _, o := range n.passive.subscribers() {
+		if o != h {
+			o.kick()
+		}
+	}
 }

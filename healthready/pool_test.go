@@ -4,13 +4,13 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 // TestMinIOSemantics: what a single probe of each kind of node decides.
@@ -20,7 +20,7 @@ func TestMinIOSemantics(t *testing.T) {
 		mode      int32
 		method    string
 		closed    bool
-		wantState string
+		wantState nodeState
 		wantWhy   string
 	}{
 		{name: "200 is ready", mode: modeOK, wantState: nodeReady},
@@ -43,11 +43,14 @@ func TestMinIOSemantics(t *testing.T) {
 			}
 			cfg := fastPool("sem-"+tt.name, addr)
 			cfg.Method = tt.method
+			if tt.mode == modeHang {
+				cfg.Timeout = caddy.Duration(150 * time.Millisecond)
+			}
 			cfg.Interval = caddy.Duration(time.Hour) // the first probe only
 			h := provision(t, cfg)
-			eventually(t, 2*time.Second, func() bool { return nodeState(h, 0) != nodeUnknown }, "first probe")
+			eventually(t, wait, func() bool { return stateOf(h, 0) != nodeUnknown }, "first probe")
 			v := h.view(nil)
-			assert.Equal(t, tt.wantState, v.Nodes[0].State)
+			assert.Equal(t, tt.wantState.String(), v.Nodes[0].State)
 			assert.Contains(t, v.Nodes[0].Reason, tt.wantWhy)
 			if tt.wantState == nodeReady {
 				assert.Equal(t, []string{addr}, upstreamDials(h))
@@ -56,42 +59,65 @@ func TestMinIOSemantics(t *testing.T) {
 	}
 }
 
-// TestRiseFallLive: with a real loop, a node flips after exactly fall
-// failed and rise good probes (counted at the backend).
+// TestRiseFallLive: with a real loop, a node flips at exactly the fall-th
+// failed and the rise-th good probe. The node answers each probe as the
+// test says (a stepped node), so the test knows every probe the loop saw.
 func TestRiseFallLive(t *testing.T) {
-	f := newFakeNode(t, "a")
+	f := newSteppedNode(t, "a")
 	other := newFakeNode(t, "b")
 	cfg := fastPool("risefall", f.addr(), other.addr())
 	cfg.Rise, cfg.Fall = 3, 2
+	cfg.Timeout = caddy.Duration(time.Minute) // a probe waits for the test's answer
 	h := provision(t, cfg)
-	eventually(t, 2*time.Second, func() bool { return nodeState(h, 0) == nodeReady }, "ready")
+	p := h.nodes[0].probe
+	// answer answers the next probe and returns the loop's state once it
+	// recorded that probe; the next probe then waits for the next answer.
+	answer := func(mode int32) probeSnapshot {
+		t.Helper()
+		want := p.snapshot().Probes + 1
+		f.step(t, mode)
+		eventually(t, wait, func() bool { return p.snapshot().Probes == want }, "probe %d recorded", want)
+		return p.snapshot()
+	}
 
-	f.mode.Store(mode503)
-	eventually(t, 3*time.Second, func() bool { return nodeState(h, 0) == nodeNotReady }, "not_ready after fall")
-	ps := h.nodes[0].probe.snapshot()
-	assert.Equal(t, 2, ps.Fails, "turned not_ready at the fall-th failure")
+	assert.Equal(t, stateReady, answer(modeOK).State, "from unknown the first probe decides")
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady }, "pool sees ready")
+
+	ps := answer(mode503)
+	assert.Equal(t, stateReady, ps.State, "one failure of fall 2")
+	assert.Equal(t, 1, ps.Fails)
+	ps = answer(mode503)
+	assert.Equal(t, stateNotReady, ps.State, "not_ready at the fall-th failure")
+	assert.Equal(t, 2, ps.Fails)
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeNotReady }, "pool sees not_ready")
 	assert.Equal(t, []string{other.addr()}, upstreamDials(h))
 
-	f.mode.Store(modeOK)
-	eventually(t, 3*time.Second, func() bool { return nodeState(h, 0) == nodeReady }, "ready after rise")
-	ps = h.nodes[0].probe.snapshot()
-	assert.Equal(t, 3, ps.Passes, "turned ready at the rise-th pass")
+	for i := 1; i < 3; i++ {
+		ps = answer(modeOK)
+		assert.Equal(t, stateNotReady, ps.State, "%d passes of rise 3", i)
+		assert.Equal(t, i, ps.Passes)
+	}
+	ps = answer(modeOK)
+	assert.Equal(t, stateReady, ps.State, "ready at the rise-th pass")
+	assert.Equal(t, 3, ps.Passes)
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady }, "pool sees ready again")
 	assert.Equal(t, []string{f.addr(), other.addr()}, upstreamDials(h), "config order")
+	assert.Equal(t, uint64(6), ps.Probes, "the loop saw exactly the answered probes")
 }
 
 // TestStartingNodeOutAfterFirstProbe: a node that reports offline gets no
 // traffic after its first probe, while unknown nodes stay routable.
 func TestStartingNodeOutAfterFirstProbe(t *testing.T) {
 	slow := newFakeNode(t, "slow")
-	slow.mode.Store(modeHang) // its first probe takes the whole timeout
+	slow.mode.Store(modeHang) // its first probe does not finish during the test
 	off := newFakeNode(t, "off")
 	off.mode.Store(modeOffline)
 	cfg := fastPool("starting", slow.addr(), off.addr())
-	cfg.Timeout = caddy.Duration(time.Second)
+	cfg.Timeout = caddy.Duration(time.Minute)
 	cfg.Interval = caddy.Duration(time.Hour)
 	h := provision(t, cfg)
-	eventually(t, 2*time.Second, func() bool { return nodeState(h, 1) == nodeNotReady }, "offline node out")
-	assert.Equal(t, nodeUnknown, nodeState(h, 0), "the hanging node's probe is still running")
+	eventually(t, wait, func() bool { return stateOf(h, 1) == nodeNotReady }, "offline node out")
+	assert.Equal(t, nodeUnknown, stateOf(h, 0), "the hanging node's probe is still running")
 	assert.Equal(t, []string{slow.addr()}, upstreamDials(h), "unknown counts as routable; offline is out")
 }
 
@@ -112,9 +138,12 @@ func TestPassiveEjectionAndReadmission(t *testing.T) {
 	cfg.PassiveFails = 2
 	cfg.PassiveWindow = caddy.Duration(time.Minute)
 	cfg.Rise = 3
+	// Failed probes alone never take a out during the test, so what it
+	// sees is the passive ejection, whenever the probes run.
+	cfg.Fall = 1000
 	cfg.Interval = caddy.Duration(40 * time.Millisecond)
 	h := provision(t, cfg)
-	eventually(t, 2*time.Second, func() bool { return nodeState(h, 0) == nodeReady }, "ready")
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady }, "ready")
 
 	// Backend a now fails probes too, so it can only come back once fixed.
 	a.mode.Store(mode503)
@@ -131,18 +160,19 @@ func TestPassiveEjectionAndReadmission(t *testing.T) {
 	assert.Equal(t, a.addr(), hp)
 	require.NoError(t, h.ResetCache(resetCacheReq(a.addr())))
 	assert.Equal(t, []string{b.addr()}, upstreamDials(h), "ejected at once by a second request")
-	assert.Equal(t, nodeEjected, nodeState(h, 0))
+	assert.Equal(t, nodeEjected, stateOf(h, 0))
 
 	// Probes fail: it stays out for many intervals.
 	probesAt := a.probes.Load()
-	eventually(t, 2*time.Second, func() bool { return a.probes.Load() >= probesAt+5 }, "probes go on")
-	assert.Equal(t, nodeEjected, nodeState(h, 0))
+	eventually(t, wait, func() bool { return a.probes.Load() >= probesAt+5 }, "probes go on")
+	assert.Equal(t, nodeEjected, stateOf(h, 0))
 
-	// Fixed: back after exactly rise good probes started after the fix.
+	// Fixed: back only after rise good probes, all answered after the fix
+	// (a answered no probe as ready since the ejection).
+	passesAtFix := a.passes.Load()
 	a.mode.Store(modeOK)
-	fixedAt := a.probes.Load()
-	eventually(t, 3*time.Second, func() bool { return nodeState(h, 0) == nodeReady }, "readmitted")
-	assert.GreaterOrEqual(t, a.probes.Load()-fixedAt, int64(3), "readmitted only after rise good probes")
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady }, "readmitted")
+	assert.GreaterOrEqual(t, a.passes.Load()-passesAtFix, int64(3), "readmitted only after rise good probes")
 	assert.Equal(t, []string{a.addr(), b.addr()}, upstreamDials(h))
 	assert.Equal(t, uint64(1), counter(counterKey{metric: "ejections", pool: "passive", node: a.addr()}).Load())
 }
@@ -152,42 +182,51 @@ func TestPassiveEjectionAndReadmission(t *testing.T) {
 func TestPassiveIsPerDialAddress(t *testing.T) {
 	s3 := newFakeNode(t, "s3")
 	console := newFakeNode(t, "console")
-	_, s3port, _ := splitHostPort(s3.addr())
-	s3pool := provision(t, fastPool("perdial-s3", s3.addr()))
+	other := newFakeNode(t, "other")
+	// One probe only: no later good probes readmit the ejected node while
+	// the test looks.
+	s3cfg := fastPool("perdial-s3", s3.addr())
+	s3cfg.Interval = caddy.Duration(time.Hour)
+	s3pool := provision(t, s3cfg)
+	// A second console node stays routable: a pool with no routable node
+	// probes at once and readmits a node after one good probe.
 	cfg := fastPool("perdial-console", console.addr())
-	cfg.Port = s3port
+	cfg.ProbeTo = []string{s3.addr(), other.addr()}
+	cfg.Upstreams = append(cfg.Upstreams, other.addr())
+	cfg.Interval = caddy.Duration(time.Hour)
 	consolePool := provision(t, cfg)
 	require.Same(t, s3pool.nodes[0].probe, consolePool.nodes[0].probe, "one probe loop for both sites")
-	eventually(t, 2*time.Second, func() bool { return nodeState(consolePool, 0) == nodeReady }, "ready")
+	// each pool evaluates the shared probe's result on its own goroutine
+	eventually(t, wait, func() bool {
+		return stateOf(s3pool, 0) == nodeReady && stateOf(consolePool, 0) == nodeReady && stateOf(consolePool, 1) == nodeReady
+	}, "ready")
 
 	require.NoError(t, consolePool.ResetCache(resetCacheReq(console.addr())))
-	assert.Equal(t, nodeEjected, nodeState(consolePool, 0))
-	assert.Equal(t, nodeReady, nodeState(s3pool, 0), "the S3 port is not ejected")
-	// With one node ejected the console pool fails open (min_ready 1).
-	assert.Equal(t, []string{console.addr()}, upstreamDials(consolePool))
-	assert.True(t, consolePool.view(nil).FailOpen)
+	assert.Equal(t, nodeEjected, stateOf(consolePool, 0))
+	assert.Equal(t, nodeReady, stateOf(s3pool, 0), "the S3 port is not ejected")
+	assert.Equal(t, []string{other.addr()}, upstreamDials(consolePool))
 }
 
 // TestFailOpen: below min_ready routable nodes every upstream is returned.
 func TestFailOpen(t *testing.T) {
 	a, b, c := newFakeNode(t, "a"), newFakeNode(t, "b"), newFakeNode(t, "c")
 	cfg := fastPool("failopen", a.addr(), b.addr(), c.addr())
-	cfg.MinReady = 2
+	cfg.MinReady = intp(2)
 	cfg.Rise, cfg.Fall = 1, 1
 	h := provision(t, cfg)
-	eventually(t, 2*time.Second, func() bool { return h.view(nil).Nodes[2].State == nodeReady }, "ready")
+	eventually(t, wait, func() bool { return stateOf(h, 2) == nodeReady }, "ready")
 
 	a.mode.Store(mode503)
-	eventually(t, 2*time.Second, func() bool { return nodeState(h, 0) == nodeNotReady }, "a down")
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeNotReady }, "a down")
 	assert.Equal(t, []string{b.addr(), c.addr()}, upstreamDials(h))
 	assert.False(t, h.view(nil).FailOpen)
 
 	b.mode.Store(modeOffline)
-	eventually(t, 2*time.Second, func() bool { return h.view(nil).FailOpen }, "fail open")
+	eventually(t, wait, func() bool { return h.view(nil).FailOpen }, "fail open")
 	assert.Equal(t, []string{a.addr(), b.addr(), c.addr()}, upstreamDials(h), "all upstreams while failing open")
 
 	b.mode.Store(modeOK)
-	eventually(t, 2*time.Second, func() bool { return !h.view(nil).FailOpen }, "leaves fail-open")
+	eventually(t, wait, func() bool { return !h.view(nil).FailOpen }, "leaves fail-open")
 	assert.Equal(t, []string{b.addr(), c.addr()}, upstreamDials(h))
 }
 
@@ -197,19 +236,19 @@ func TestReloadKeepsState(t *testing.T) {
 	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
 	a.mode.Store(mode503)
 	old := provision(t, fastPool("reload", a.addr(), b.addr()))
-	eventually(t, 2*time.Second, func() bool { return nodeState(old, 0) == nodeNotReady }, "a down")
+	eventually(t, wait, func() bool { return stateOf(old, 0) == nodeNotReady }, "a down")
 
 	// the new config adds a node
 	c := newFakeNode(t, "c")
 	next := provision(t, fastPool("reload", a.addr(), b.addr(), c.addr()))
-	assert.Equal(t, nodeNotReady, nodeState(next, 0), "state carried over, no new first probe needed")
+	assert.Equal(t, nodeNotReady, stateOf(next, 0), "state carried over, no new first probe needed")
 	assert.Same(t, old.nodes[0].probe, next.nodes[0].probe)
 	require.NoError(t, old.Cleanup())
 	refs, ok := probers.References(next.nodes[0].spec)
 	require.True(t, ok, "the loop survives the old generation")
 	assert.Equal(t, 1, refs)
 	before := a.probes.Load()
-	eventually(t, 2*time.Second, func() bool { return a.probes.Load() > before+2 }, "still probing")
+	eventually(t, wait, func() bool { return a.probes.Load() > before+2 }, "still probing")
 
 	// a reload that removes c stops only c's loop
 	last := provision(t, fastPool("reload", a.addr(), b.addr()))
@@ -218,11 +257,13 @@ func TestReloadKeepsState(t *testing.T) {
 	assert.False(t, ok, "c's loop is gone")
 	_, ok = probers.References(last.nodes[0].spec)
 	assert.True(t, ok)
-	// passive ejection also survives a reload
+	// passive ejection also survives a reload (b fails its probes, so
+	// nothing readmits it meanwhile)
+	b.mode.Store(mode503)
 	require.NoError(t, last.ResetCache(resetCacheReq(b.addr())))
 	again := provision(t, fastPool("reload", a.addr(), b.addr()))
 	require.NoError(t, last.Cleanup())
-	assert.Equal(t, nodeEjected, nodeState(again, 1))
+	assert.Equal(t, nodeEjected, stateOf(again, 1))
 }
 
 // TestSharedProbes: two sites naming the same target send one probe.
@@ -234,39 +275,58 @@ func TestSharedProbes(t *testing.T) {
 	cfg2.Interval = caddy.Duration(time.Hour)
 	h1 := provision(t, cfg1)
 	h2 := provision(t, cfg2)
-	eventually(t, 2*time.Second, func() bool { return nodeState(h2, 0) == nodeReady }, "ready")
+	// each pool evaluates on its own goroutine
+	eventually(t, wait, func() bool { return stateOf(h1, 0) == nodeReady && stateOf(h2, 0) == nodeReady }, "ready")
 	assert.Equal(t, int64(1), f.probes.Load(), "one probe for both sites")
-	assert.Equal(t, nodeReady, nodeState(h1, 0))
 
 	// a different probe config is a different loop
 	cfg3 := fastPool("shared-3", f.addr())
 	cfg3.Interval = caddy.Duration(time.Hour)
 	cfg3.Method = http.MethodHead
 	provision(t, cfg3)
-	eventually(t, 2*time.Second, func() bool { return f.probes.Load() == 2 }, "second loop")
+	eventually(t, wait, func() bool { return f.probes.Load() == 2 }, "second loop")
 }
 
-// TestNoGoroutineLeak: Cleanup stops every loop it started.
+// TestNoGoroutineLeak: Cleanup stops every goroutine it started: probe
+// loops (one with a probe in flight), pool loops, cluster gates, and the
+// connections of their HTTP clients.
 func TestNoGoroutineLeak(t *testing.T) {
 	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
 	b.mode.Store(modeHang) // a probe in flight at cleanup
 	dead := closedAddr(t)
-	base := runtime.NumGoroutine()
+	before := goleak.IgnoreCurrent()
 	var pools []*HealthReady
 	for i, name := range []string{"leak-1", "leak-2", "leak-3"} {
 		cfg := fastPool(name, a.addr(), b.addr(), dead)
+		cfg.Timeout = caddy.Duration(150 * time.Millisecond) // b's probes time out
 		cfg.Cluster = "write"
 		cfg.Interval = caddy.Duration(time.Duration(10+i) * time.Millisecond)
-		h := cfg
-		require.NoError(t, h.Provision(testCtx(t)))
-		pools = append(pools, h)
+		require.NoError(t, cfg.Provision(testCtx(t)))
+		pools = append(pools, cfg)
 	}
-	time.Sleep(60 * time.Millisecond) // let probes run
-	assert.Greater(t, runtime.NumGoroutine(), base)
+	// every loop ran: each node probed by every pool's loops, each gate
+	// checked
+	eventually(t, wait, func() bool {
+		for _, h := range pools {
+			if h.gate.view().Checked.IsZero() {
+				return false
+			}
+			for i := range h.nodes {
+				if stateOf(h, i) == nodeUnknown {
+					return false
+				}
+			}
+		}
+		return true
+	}, "every loop ran")
 	for _, h := range pools {
 		require.NoError(t, h.Cleanup())
 	}
-	eventually(t, 3*time.Second, func() bool { return runtime.NumGoroutine() <= base }, "goroutines back to %d, have %d", base, runtime.NumGoroutine())
+	// The fake nodes' connection goroutines are the test's own; closing
+	// the servers waits for them.
+	a.srv.Close()
+	b.srv.Close()
+	goleak.VerifyNone(t, before)
 }
 
 // TestGetUpstreamsFreshValues: every call returns new Upstream values
@@ -301,47 +361,71 @@ func TestClusterGate(t *testing.T) {
 	cfg := fastPool("cluster", a.addr(), b.addr())
 	cfg.Cluster = "write"
 	h := provision(t, cfg)
-	eventually(t, 2*time.Second, func() bool { v := h.view(nil); return v.Cluster.Quorum == quorumOK }, "quorum ok")
+	eventually(t, wait, func() bool { v := h.view(nil); return v.Cluster.Quorum == quorumOK }, "quorum ok")
 	assert.True(t, h.view(nil).Ready)
 	a.cluster.Store(http.StatusServiceUnavailable)
 	b.cluster.Store(http.StatusServiceUnavailable)
-	eventually(t, 2*time.Second, func() bool { return h.view(nil).Cluster.Quorum == quorumLost }, "quorum lost")
+	eventually(t, wait, func() bool { return h.view(nil).Cluster.Quorum == quorumLost }, "quorum lost")
 	v := h.view(nil)
 	assert.False(t, v.Ready)
 	assert.Equal(t, 2, v.Routable)
 	assert.Equal(t, []string{a.addr(), b.addr()}, upstreamDials(h), "routing unchanged")
 }
 
+// TestValidate: every rule holds on the config as written (zero values
+// mean the default) and after Provision applied the defaults.
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name    string
 		mut     func(h *HealthReady)
 		wantErr string
 	}{
-		{"no upstreams", func(h *HealthReady) { h.Upstreams = nil }, "upstreams"},
+		{"no upstreams", func(h *HealthReady) { h.Upstreams = nil }, "upstreams: at least one upstream is required"},
 		{"url upstream", func(h *HealthReady) { h.Upstreams = []string{"http://127.0.0.1:9000"} }, `upstreams[0] "http://127.0.0.1:9000"`},
 		{"no port", func(h *HealthReady) { h.Upstreams = []string{"127.0.0.1"} }, "upstreams[0]"},
 		{"duplicate", func(h *HealthReady) { h.Upstreams = []string{"127.0.0.1:1", "127.0.0.1:1"} }, "listed twice"},
+		{"relative path", func(h *HealthReady) { h.Path = "minio/health/ready" }, `path "minio/health/ready": must start with /`},
+		{"bad method", func(h *HealthReady) { h.Method = "POST" }, `method "POST": must be GET or HEAD`},
+		{"lower-case method", func(h *HealthReady) { h.Method = "head" }, ""},
+		{"bad scheme", func(h *HealthReady) { h.Scheme = "ftp" }, `scheme "ftp": must be http or https`},
+		{"port range", func(h *HealthReady) { h.Port = 70000 }, `port "70000": must be 1-65535`},
+		{"negative port", func(h *HealthReady) { h.Port = -1 }, `port "-1": must be 1-65535`},
 		{"probe_to count", func(h *HealthReady) { h.ProbeTo = []string{"127.0.0.1:2"} }, "probe_to: 1 addresses for 2 upstreams"},
+		{"probe_to address", func(h *HealthReady) { h.ProbeTo = []string{"127.0.0.1:2", "127.0.0.1:99999"} }, `probe_to[1] "127.0.0.1:99999"`},
 		{"port and probe_to", func(h *HealthReady) { h.Port = 9000; h.ProbeTo = []string{"127.0.0.1:2", "127.0.0.1:3"} }, "port and probe_to"},
-		{"bad method", func(h *HealthReady) { h.Method = "POST" }, `method "POST"`},
-		{"bad cluster", func(h *HealthReady) { h.Cluster = "yes" }, `cluster "yes"`},
 		{"tls without https", func(h *HealthReady) { h.TLSInsecureSkipVerify = true }, "need scheme https"},
-		{"min_ready too big", func(h *HealthReady) { h.MinReady = 3 }, "min_ready 3"},
-		{"ok", func(h *HealthReady) {}, ""},
+		{"tls with https", func(h *HealthReady) { h.Scheme = "HTTPS"; h.TLSServerName = "minio" }, ""},
+		{"negative interval", func(h *HealthReady) { h.Interval = caddy.Duration(-time.Second) }, `interval "-1s": must be positive`},
+		{"negative timeout", func(h *HealthReady) { h.Timeout = caddy.Duration(-time.Second) }, `timeout "-1s": must be positive`},
+		{"negative rise", func(h *HealthReady) { h.Rise = -1 }, `rise "-1": must be at least 1`},
+		{"negative fall", func(h *HealthReady) { h.Fall = -2 }, `fall "-2": must be at least 1`},
+		{"negative concurrency", func(h *HealthReady) { h.Concurrency = -1 }, `concurrency "-1": must be at least 1`},
+		{"expect_status range", func(h *HealthReady) { h.ExpectStatus = 42 }, `expect_status "42": must be an HTTP status (100-599)`},
+		{"bad cluster", func(h *HealthReady) { h.Cluster = "yes" }, `cluster "yes": must be off, write or read`},
+		{"cluster OFF", func(h *HealthReady) { h.Cluster = "OFF" }, ""},
+		{"passive_fails -2", func(h *HealthReady) { h.PassiveFails = -2 }, `passive_fails "-2": must be at least 1 (or -1 to disable)`},
+		{"passive off", func(h *HealthReady) { h.PassiveFails = -1 }, ""},
+		{"negative passive_window", func(h *HealthReady) { h.PassiveWindow = caddy.Duration(-time.Minute) }, `passive_window "-1m0s": must be positive`},
+		{"negative min_ready", func(h *HealthReady) { h.MinReady = intp(-1) }, `min_ready "-1": must not be negative`},
+		{"min_ready too big", func(h *HealthReady) { h.MinReady = intp(3) }, `min_ready "3": must be at most the number of upstreams (2)`},
+		{"defaults", func(h *HealthReady) {}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &HealthReady{Upstreams: []string{"127.0.0.1:1", "127.0.0.1:2"}}
-			tt.mut(h)
-			h.applyDefaults()
-			err := h.validate()
-			if tt.wantErr == "" {
-				assert.NoError(t, err)
-				return
+			for _, defaults := range []bool{false, true} {
+				h := &HealthReady{Upstreams: []string{"127.0.0.1:1", "127.0.0.1:2"}}
+				tt.mut(h)
+				if defaults {
+					h.applyDefaults()
+				}
+				err := h.Validate()
+				if tt.wantErr == "" {
+					assert.NoError(t, err, "defaults applied: %v", defaults)
+					continue
+				}
+				require.Error(t, err, "defaults applied: %v", defaults)
+				assert.Contains(t, err.Error(), tt.wantErr, "defaults applied: %v", defaults)
 			}
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), tt.wantErr)
 		})
 	}
 }

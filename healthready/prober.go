@@ -1,24 +1,30 @@
 package healthready
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // probeState is the state of one probe target, as the active probes see it.
 type probeState uint8
 
 const (
-	// stateUnknown: no probe has finished yet. It counts as routable so that
-	// a freshly started Caddy does not answer 503 while the first probes run.
+	// stateUnknown: no probe has finished yet (the node is routable
+	// meanwhile: see nodeUnknown).
 	stateUnknown probeState = iota
 	stateReady
 	stateNotReady
@@ -72,12 +78,17 @@ func canonicalHeaders(h http.Header) string {
 	return strings.Join(lines, "\n")
 }
 
+// fastInterval is the probe interval while a pool using the target has no
+// routable node (requests are held until one is).
+const fastInterval = 100 * time.Millisecond
+
 // probeResult is what one probe saw.
 type probeResult struct {
 	Start        time.Time
 	Latency      time.Duration
 	Status       int
 	ServerStatus string // X-Minio-Server-Status, if any
+	Busy         bool   // 503 with MinIO's ServerBusy: the request queue is full
 	Err          string
 	OK           bool
 }
@@ -88,9 +99,9 @@ func (r probeResult) reason() string {
 	case r.Err != "":
 		return "error: " + r.Err
 	case r.ServerStatus != "":
-		return "status " + itoa(r.Status) + ", " + minioStatusHeader + ": " + r.ServerStatus
+		return "status " + strconv.Itoa(r.Status) + ", " + minioStatusHeader + ": " + r.ServerStatus
 	case r.Status != 0:
-		return "status " + itoa(r.Status)
+		return "status " + strconv.Itoa(r.Status)
 	}
 	return ""
 }
@@ -105,6 +116,7 @@ type probeSnapshot struct {
 	Probes      uint64
 	Offline     uint64
 	HasResult   bool
+	LastBusy    time.Time // the last busy answer (zero: none)
 	histCounts  []uint64
 	histSum     float64
 	histSamples uint64
@@ -121,6 +133,15 @@ type prober struct {
 	header http.Header
 	client *http.Client
 	sem    chan struct{} // bounds probes in flight; shared by the loops a pool started
+	// logger returns the logger for a panic in the loop (loopLogger; a
+	// test hook).
+	logger func() *zap.Logger
+
+	// urgent counts the pools using the target that have no routable node:
+	// while any does, probes run every fastInterval and one pass makes the
+	// target ready. wake interrupts the wait for the next probe.
+	urgent atomic.Int32
+	wake   chan struct{}
 
 	stop    chan struct{}
 	done    chan struct{}
@@ -137,6 +158,7 @@ type prober struct {
 	hasResult  bool
 	probes     uint64
 	offline    uint64      // probes answered with X-Minio-Server-Status
+	lastBusy   time.Time   // the last busy answer
 	passStarts []time.Time // start times of the latest consecutive passes (ring of size rise)
 	passNext   int
 	histCounts []uint64
@@ -174,8 +196,10 @@ func newProber(spec probeSpec, header http.Header, sem chan struct{}) *prober {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		sem:        sem,
+		logger:     loopLogger,
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
+		wake:       make(chan struct{}, 1),
 		ctx:        ctx,
 		cancel:     cancel,
 		since:      time.Now(),
@@ -203,11 +227,15 @@ func (p *prober) Destruct() error {
 
 func (p *prober) run() {
 	defer close(p.done)
-	p.probeOnce()
+	defer recoverPanic(p.logger(), "probe loop panicked, the target is no longer probed", zap.String("target", p.url))
+	p.probe()
 	for {
 		// ±10% jitter so that many proxies (or many targets) do not probe
 		// a cluster in lockstep.
 		d := p.spec.Interval
+		if p.urgent.Load() > 0 {
+			d = min(d, fastInterval)
+		}
 		if j := int64(d) / 5; j > 0 {
 			d += time.Duration(rand.Int64N(j) - j/2)
 		}
@@ -216,10 +244,21 @@ func (p *prober) run() {
 		case <-p.stop:
 			t.Stop()
 			return
+		case <-p.wake:
+			t.Stop()
 		case <-t.C:
 		}
-		p.probeOnce()
+		p.probe()
 	}
+}
+
+// probe runs one probe. A panic in it is logged and the loop goes on at
+// the next interval: a node's health checks must not stop over one bad
+// probe. The probe's result is lost, which leaves the node's state as it
+// was rather than calling a node down for a fault of this code.
+func (p *prober) probe() {
+	defer recoverPanic(p.logger(), "probe panicked", zap.String("target", p.url))
+	p.probeOnce()
 }
 
 func (p *prober) probeOnce() {
@@ -263,12 +302,17 @@ func (p *prober) do() probeResult {
 		res.Err = shortErr(err)
 		return res
 	}
-	// Drain a little so the server is not cut mid-write, then close.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	// Keep the start of the body (a busy answer names itself there), drain
+	// a little more so the server is not cut mid-write, then close.
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 60<<10))
 	_ = resp.Body.Close()
 	res.Latency = time.Since(res.Start)
 	res.Status = resp.StatusCode
 	res.ServerStatus = resp.Header.Get(minioStatusHeader)
+	// MinIO's readiness answers 503 ServerBusy (an S3 error document, GET
+	// only) when its request queue is over capacity: busy, not dead.
+	res.Busy = resp.StatusCode == http.StatusServiceUnavailable && bytes.Contains(head, []byte("<Code>ServerBusy</Code>"))
 	// A starting MinIO answers 200 with X-Minio-Server-Status: offline; any
 	// value of that header means the node cannot serve yet.
 	res.OK = resp.StatusCode == p.spec.Expect && res.ServerStatus == ""
@@ -278,7 +322,7 @@ func (p *prober) do() probeResult {
 // shortErr keeps the part of a client error that says what happened.
 func shortErr(err error) string {
 	var ne net.Error
-	if errorsAs(err, &ne) && ne.Timeout() {
+	if errors.As(err, &ne) && ne.Timeout() {
 		return "timeout"
 	}
 	s := err.Error()
@@ -290,10 +334,21 @@ func shortErr(err error) string {
 	return s
 }
 
-// record feeds one result into the state machine: from unknown one result
-// decides; between confirmed states rise/fall consecutive results do.
+// record feeds one result into the state machine and kicks the pools
+// that use the target.
 func (p *prober) record(res probeResult) {
+	for _, h := range p.recordLocked(res) {
+		h.kick()
+	}
+}
+
+// recordLocked is record's part under p.mu (unlocked by defer, so that a
+// recovered panic leaves the prober usable): from unknown one result
+// decides; between confirmed states rise/fall consecutive results do. It
+// returns the subscribed pools.
+func (p *prober) recordLocked(res probeResult) []*HealthReady {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.last = res
 	p.hasResult = true
 	p.probes++
@@ -309,15 +364,20 @@ func (p *prober) record(res probeResult) {
 	p.histSum += secs
 	p.histN++
 	now := time.Now()
-	if res.OK {
+	switch {
+	case res.Busy:
+		// Neither a pass nor a failure: the node is alive and overloaded.
+		// Its state stays; the pools reduce its share for busy_window.
+		p.lastBusy = now
+	case res.OK:
 		p.passes++
 		p.fails = 0
 		p.passStarts[p.passNext] = res.Start
 		p.passNext = (p.passNext + 1) % len(p.passStarts)
-		if p.state == stateUnknown || (p.state == stateNotReady && p.passes >= p.spec.Rise) {
+		if p.state == stateUnknown || (p.state == stateNotReady && p.passes >= p.rise()) {
 			p.state, p.since = stateReady, now
 		}
-	} else {
+	default:
 		p.fails++
 		p.passes = 0
 		if p.state == stateUnknown || (p.state == stateReady && p.fails >= p.spec.Fall) {
@@ -328,10 +388,7 @@ func (p *prober) record(res probeResult) {
 	for h := range p.subs {
 		subs = append(subs, h)
 	}
-	p.mu.Unlock()
-	for _, h := range subs {
-		h.kick()
-	}
+	return subs
 }
 
 // passedSince reports whether the latest rise consecutive probes all
@@ -340,11 +397,14 @@ func (p *prober) record(res probeResult) {
 func (p *prober) passedSince(t time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.passes < p.spec.Rise {
+	rise := p.rise()
+	if p.passes < rise {
 		return false
 	}
-	// passNext points at the oldest of the last rise pass starts.
-	return p.passStarts[p.passNext].After(t)
+	// passNext is one past the newest pass start; the oldest of the last
+	// rise passes is rise places back in the ring.
+	oldest := (p.passNext - rise + len(p.passStarts)) % len(p.passStarts)
+	return p.passStarts[oldest].After(t)
 }
 
 func (p *prober) snapshot() probeSnapshot {
@@ -352,8 +412,33 @@ func (p *prober) snapshot() probeSnapshot {
 	defer p.mu.Unlock()
 	return probeSnapshot{
 		State: p.state, Since: p.since, Passes: p.passes, Fails: p.fails,
-		Last: p.last, Probes: p.probes, Offline: p.offline, HasResult: p.hasResult,
+		Last: p.last, Probes: p.probes, Offline: p.offline, HasResult: p.hasResult, LastBusy: p.lastBusy,
 		histCounts: append([]uint64(nil), p.histCounts...), histSum: p.histSum, histSamples: p.histN,
+	}
+}
+
+// rise is the passes that make the target ready: rise, or one while a
+// pool using it has no routable node (any node that can serve is better
+// than holding every request). Called under p.mu.
+func (p *prober) rise() int {
+	if p.urgent.Load() > 0 {
+		return 1
+	}
+	return p.spec.Rise
+}
+
+// setUrgent counts a pool using the target in or out of "no routable
+// node"; the first one in wakes the loop for an immediate probe.
+func (p *prober) setUrgent(on bool) {
+	if !on {
+		p.urgent.Add(-1)
+		return
+	}
+	if p.urgent.Add(1) == 1 {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 

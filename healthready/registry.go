@@ -108,7 +108,8 @@ func currentPools(filter string) []*HealthReady {
 var counters sync.Map // counterKey → *atomic.Uint64
 
 type counterKey struct {
-	metric, pool, node, to string
+	metric, pool, node string
+	to                 nodeState // transitions: the state entered
 }
 
 func counter(k counterKey) *atomic.Uint64 {

@@ -9,16 +9,12 @@ import (
 )
 
 // textState renders a node state like lua-resty-upstream-healthcheck.
-func textState(n NodeView) string {
-	switch n.State {
-	case nodeReady:
-		return "UP"
-	case nodeUnknown:
-		return "UNKNOWN"
-	case nodeEjected:
-		return "DOWN (ejected)"
-	}
-	return "DOWN"
+func textState(n NodeView) string { return nodeStates[n.state].text }
+
+// stateBadge is the HTML page's badge of a node state.
+func stateBadge(n NodeView) struct{ Class, Label string } {
+	s := nodeStates[n.state]
+	return struct{ Class, Label string }{s.badge, s.label}
 }
 
 // renderText is the plain text page:
@@ -49,7 +45,7 @@ func renderText(views []PoolView) string {
 			if n.Probe != n.Upstream {
 				extra = append(extra, "probe "+n.Probe)
 			}
-			if n.Reason != "" && n.State != nodeReady {
+			if n.Reason != "" && n.state != nodeReady {
 				extra = append(extra, n.Reason)
 			}
 			if n.Probes > 0 {
@@ -84,7 +80,8 @@ var htmlPage = template.Must(template.New("status").Funcs(template.FuncMap{
 		}
 		return time.Since(t).Truncate(time.Second).String() + " ago"
 	},
-	"ms": func(f float64) string { return fmt.Sprintf("%.1f ms", f) },
+	"ms":    func(f float64) string { return fmt.Sprintf("%.1f ms", f) },
+	"badge": stateBadge,
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="3">
@@ -121,7 +118,7 @@ tr.unknown td:first-child{border-left:4px solid #7a8394}
 </div>
 <div class="wrap"><table><tr><th>node</th><th>state</th><th>since</th><th>passes</th><th>fails</th><th>last status</th><th>latency</th><th>in flight</th><th>passive</th><th>caddy fails</th><th>offline answers</th><th>reason</th></tr>
 {{range .Nodes}}<tr class="{{.State}}"><td class="mono">{{.Upstream}}{{if ne .Probe .Upstream}}<div class="small">probe {{.Probe}}</div>{{end}}</td>
-<td>{{if eq .State "ready"}}<span class="badge ok">ready</span>{{else if eq .State "unknown"}}<span class="badge unk">unknown</span>{{else if eq .State "ejected"}}<span class="badge bad">ejected</span>{{else}}<span class="badge bad">not ready</span>{{end}}</td>
+<td>{{with badge .}}<span class="badge {{.Class}}">{{.Label}}</span>{{end}}</td>
 <td>{{ago .Since}}</td><td>{{.ConsecutivePasses}}</td><td>{{.ConsecutiveFails}}</td>
 <td>{{if .LastStatus}}{{.LastStatus}}{{else}}-{{end}}{{if .LastServerStatus}} <span class="badge warn">{{.LastServerStatus}}</span>{{end}}</td>
 <td>{{ms .LastLatencyMS}}</td><td>{{.InFlight}}</td><td>{{.PassiveFailures}}</td><td>{{.CaddyFails}}</td><td>{{.OfflineAnswers}}</td>

@@ -1,6 +1,7 @@
 package healthready
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -70,4 +71,38 @@ func TestPassiveWindow(t *testing.T) {
 	assert.False(t, s.fail(t0.Add(1400*time.Millisecond), 3, time.Second), "an ejected address is not ejected again")
 	assert.False(t, s.readmit(at.Add(time.Nanosecond)), "readmit names the ejection it ends")
 	assert.True(t, s.readmit(at))
+}
+
+// TestNodeStateVocabulary: each node state's name, routability and how the
+// text and HTML pages show it, all from the one table.
+func TestNodeStateVocabulary(t *testing.T) {
+	tests := []struct {
+		state    nodeState
+		name     string
+		routable bool
+		text     string
+		html     string
+	}{
+		{nodeUnknown, "unknown", true, "UNKNOWN", `<span class="badge unk">unknown</span>`},
+		{nodeReady, "ready", true, "UP", `<span class="badge ok">ready</span>`},
+		{nodeNotReady, "not_ready", false, "DOWN", `<span class="badge bad">not ready</span>`},
+		{nodeEjected, "ejected", false, "DOWN (ejected)", `<span class="badge bad">ejected</span>`},
+		{nodeBusy, "busy", true, "UP (busy)", `<span class="badge warn">busy</span>`},
+		{nodeDrained, "drained", false, "DRAINED", `<span class="badge unk">drained</span>`},
+	}
+	require.Len(t, tests, int(numNodeStates), "every state has a row here")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.name, tt.state.String())
+			assert.Equal(t, tt.routable, tt.state.routable())
+			views := []PoolView{{Name: "p", Nodes: []NodeView{{Upstream: "a:1", Probe: "a:1", State: tt.state.String(), state: tt.state}}}}
+			assert.Contains(t, renderText(views), "a:1 "+tt.text+"\n")
+			var b strings.Builder
+			require.NoError(t, renderHTML(&b, views))
+			assert.Contains(t, b.String(), `<tr class="`+tt.name+`">`)
+			assert.Contains(t, b.String(), tt.html)
+		})
+	}
+	assert.Equal(t, "invalid", numNodeStates.String())
+	assert.False(t, numNodeStates.routable())
 }

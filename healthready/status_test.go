@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -36,8 +37,8 @@ func TestStatusHandler(t *testing.T) {
 	allDown := newFakeNode(t, "x")
 	allDown.mode.Store(mode503)
 	hd := provision(t, fastPool("status-down", allDown.addr()))
-	eventually(t, 2*time.Second, func() bool {
-		return nodeState(h, 1) == nodeNotReady && nodeState(hd, 0) == nodeNotReady && nodeState(h, 0) == nodeReady
+	eventually(t, wait, func() bool {
+		return stateOf(h, 1) == nodeNotReady && stateOf(hd, 0) == nodeNotReady && stateOf(h, 0) == nodeReady
 	}, "probed")
 
 	mixed := StatusHandler{Pool: "status-mixed"}
@@ -90,7 +91,7 @@ func TestStatusHandler(t *testing.T) {
 	assert.Equal(t, 1, p.Routable)
 	assert.Equal(t, 2, p.Total)
 	assert.Equal(t, up.addr(), p.Nodes[0].Upstream)
-	assert.Equal(t, nodeReady, p.Nodes[0].State)
+	assert.Equal(t, nodeReady.String(), p.Nodes[0].State)
 	assert.Equal(t, 200, p.Nodes[1].LastStatus)
 	assert.Equal(t, "offline", p.Nodes[1].LastServerStatus)
 	assert.Positive(t, p.Nodes[0].Probes)
@@ -101,8 +102,12 @@ func TestStatusHandler(t *testing.T) {
 func TestMetricsCollector(t *testing.T) {
 	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
 	b.mode.Store(mode503)
-	h := provision(t, fastPool("metrics", a.addr(), b.addr()))
-	eventually(t, 2*time.Second, func() bool { return nodeState(h, 1) == nodeNotReady }, "b down")
+	// One probe per node: no later good probe readmits a after its
+	// ejection while the test reads the metrics.
+	cfg := fastPool("metrics", a.addr(), b.addr())
+	cfg.Interval = caddy.Duration(time.Hour)
+	h := provision(t, cfg)
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady && stateOf(h, 1) == nodeNotReady }, "a up, b down")
 	require.NoError(t, h.ResetCache(resetCacheReq(a.addr())))
 
 	reg := prometheus.NewPedanticRegistry()

@@ -16,7 +16,8 @@ type PoolView struct {
 	Routable int `json:"routable"`
 	// Total counts the configured upstreams.
 	Total int `json:"total"`
-	// MinReady is the fail-open threshold.
+	// MinReady is the fail-open threshold: with fewer routable nodes the
+	// pool fails open.
 	MinReady int `json:"min_ready"`
 	// FailOpen is true while the pool routes to every upstream.
 	FailOpen bool `json:"fail_open"`
@@ -30,15 +31,19 @@ type PoolView struct {
 	Nodes []NodeView `json:"nodes"`
 }
 
-// ProbeConfigView summarises a pool's probe settings.
+// ProbeConfigView summarises a pool's probe settings, defaults applied.
 type ProbeConfigView struct {
-	Scheme     string  `json:"scheme"`
-	Method     string  `json:"method"`
-	Path       string  `json:"path"`
+	// Scheme, Method and Path make up the probe request.
+	Scheme string `json:"scheme"`
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	// IntervalMS and TimeoutMS are interval and timeout in milliseconds.
 	IntervalMS float64 `json:"interval_ms"`
 	TimeoutMS  float64 `json:"timeout_ms"`
-	Rise       int     `json:"rise"`
-	Fall       int     `json:"fall"`
+	// Rise and Fall are the good and failed probes in a row that change a
+	// node's state.
+	Rise int `json:"rise"`
+	Fall int `json:"fall"`
 }
 
 // NodeView is the JSON shape of one node.
@@ -86,6 +91,9 @@ type NodeView struct {
 	PassiveFailures int `json:"passive_failures"`
 	// PassiveEjections counts ejections of this address (process lifetime).
 	PassiveEjections uint64 `json:"passive_ejections"`
+
+	// state is State for the renderers; zero in a decoded document.
+	state nodeState
 }
 
 // view builds the pool's status. hosts are Caddy's per-address counters
@@ -97,7 +105,7 @@ func (h *HealthReady) view(hosts map[string]caddyHostCounts) PoolView {
 	v := PoolView{
 		Name:     h.Name,
 		Total:    len(h.nodes),
-		MinReady: h.MinReady,
+		MinReady: h.minReady,
 		Probe: ProbeConfigView{
 			Scheme: h.Scheme, Method: h.Method, Path: h.Path,
 			IntervalMS: float64(time.Duration(h.Interval)) / 1e6, TimeoutMS: float64(time.Duration(h.Timeout)) / 1e6,
@@ -111,7 +119,8 @@ func (h *HealthReady) view(hosts map[string]caddyHostCounts) PoolView {
 		ps := n.probe.snapshot()
 		nv := NodeView{
 			Upstream: n.dial, Probe: n.spec.Addr,
-			State: n.state, Routable: n.routable, Since: n.since, Reason: n.reason,
+			State: n.state.String(), Routable: n.state.routable(), Since: n.since, Reason: n.reason,
+			state:             n.state,
 			ProbeState:        ps.State.String(),
 			ConsecutivePasses: ps.Passes, ConsecutiveFails: ps.Fails,
 			LastStatus: ps.Last.Status, LastServerStatus: ps.Last.ServerStatus, LastError: ps.Last.Err,
@@ -123,10 +132,8 @@ func (h *HealthReady) view(hosts map[string]caddyHostCounts) PoolView {
 		c := hosts[n.dial]
 		nv.InFlight, nv.CaddyFails = c.InFlight, c.Fails
 		nv.PassiveFailures = n.passive.recentFailures(now, time.Duration(h.PassiveWindow))
-		n.passive.mu.Lock()
-		nv.PassiveEjections = n.passive.ejections
-		n.passive.mu.Unlock()
-		if n.routable {
+		nv.PassiveEjections = n.passive.ejectionCount()
+		if nv.Routable {
 			v.Routable++
 		}
 		v.Nodes = append(v.Nodes, nv)
@@ -136,6 +143,6 @@ func (h *HealthReady) view(hosts map[string]caddyHostCounts) PoolView {
 		cv := h.gate.view()
 		v.Cluster = &cv
 	}
-	v.Ready = !v.FailOpen && v.Routable >= max(h.MinReady, 1) && (v.Cluster == nil || v.Cluster.Quorum != quorumLost)
+	v.Ready = !v.FailOpen && v.Routable >= max(h.minReady, 1) && (v.Cluster == nil || v.Cluster.Quorum != quorumLost)
 	return v
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
-// defaultResponseHeader is the header the original setup used.
+// defaultResponseHeader is the header `response_header` without a name sets.
 const defaultResponseHeader = "X-Session-ID"
 
 // UnmarshalCaddyfile sets up the policy from Caddyfile tokens:
@@ -29,20 +29,26 @@ const defaultResponseHeader = "X-Session-ID"
 //	}
 //
 // Source subdirectives keep their order, which is their precedence. No
-// source at all means the default chain.
+// source at all means the default chain. The parser checks the syntax and
+// the types (numbers); the values go through Validate's rules at the end
+// of the block, whose errors name the file and line that wrote the value.
 func (s *SessionAffinitySelection) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume policy name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	for d.NextBlock(0) {
-		opt := d.Val()
+	// Where each value was written (configError.at), for the errors of
+	// Validate's rules.
+	at := make(map[string]written)
+	addSource := func(w written, src Source) {
+		at["sources["+strconv.Itoa(len(s.Sources))+"]"] = w
+		s.Sources = append(s.Sources, src)
+	}
+	for seq := 1; d.NextBlock(0); seq++ {
+		opt, tok := d.Val(), written{tok: d.Token(), seq: seq}
 		switch opt {
 		case typeQuery, typeHeader, typeCookie:
 			src := Source{Type: opt, Names: d.RemainingArgs()}
-			if len(src.Names) == 0 {
-				return d.Errf("%s: at least one name is required", opt)
-			}
 			for nesting := d.Nesting(); d.NextBlock(nesting); {
 				if d.Val() != "case_sensitive" || opt != typeQuery {
 					return d.Errf("%s: unrecognized option %q", opt, d.Val())
@@ -52,9 +58,7 @@ func (s *SessionAffinitySelection) UnmarshalCaddyfile(d *caddyfile.Dispenser) er
 				}
 				src.CaseSensitive = true
 			}
-			if err := s.addSource(d, src); err != nil {
-				return err
-			}
+			addSource(tok, src)
 
 		case typeS3Multipart:
 			src := Source{Type: opt}
@@ -74,15 +78,10 @@ func (s *SessionAffinitySelection) UnmarshalCaddyfile(d *caddyfile.Dispenser) er
 				}
 				src.Domains = append(src.Domains, doms...)
 			}
-			if err := s.addSource(d, src); err != nil {
-				return err
-			}
+			addSource(tok, src)
 
 		case typeFingerprint:
-			src := Source{Type: opt, Placeholders: d.RemainingArgs()}
-			if err := s.addSource(d, src); err != nil {
-				return err
-			}
+			addSource(tok, Source{Type: opt, Placeholders: d.RemainingArgs()})
 
 		case "salt":
 			if !d.NextArg() {
@@ -102,23 +101,25 @@ func (s *SessionAffinitySelection) UnmarshalCaddyfile(d *caddyfile.Dispenser) er
 				return d.Errf("weight: want <dial address> <n>, got %q", args)
 			}
 			w, err := strconv.Atoi(args[1])
-			if err != nil || w <= 0 {
-				return d.Errf("weight: weight of %q must be a positive integer, got %q", args[0], args[1])
+			if err != nil {
+				return d.Errf("weight: weight of %q must be an integer, got %q", args[0], args[1])
 			}
 			if s.Weights == nil {
 				s.Weights = make(map[string]int)
 			}
 			s.Weights[args[0]] = w
+			at[weightKey(args[0])] = tok
 
 		case "bounded_load":
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
 			f, err := strconv.ParseFloat(d.Val(), 64)
-			if err != nil || !(f > 1) || f > 1e9 {
-				return d.Errf("bounded_load: must be a factor > 1, got %q", d.Val())
+			if err != nil {
+				return d.Errf("bounded_load: want a number, got %q", d.Val())
 			}
 			s.BoundedLoad = f
+			at["bounded_load"] = tok
 			if d.NextArg() {
 				return d.ArgErr()
 			}
@@ -143,6 +144,7 @@ func (s *SessionAffinitySelection) UnmarshalCaddyfile(d *caddyfile.Dispenser) er
 			s.Placeholders = true
 
 		case "response_header":
+			at["response_header"] = tok
 			s.ResponseHeader = defaultResponseHeader
 			if d.NextArg() {
 				s.ResponseHeader = d.Val()
@@ -155,18 +157,34 @@ func (s *SessionAffinitySelection) UnmarshalCaddyfile(d *caddyfile.Dispenser) er
 			return d.Errf("session_affinity: unrecognized option %q", opt)
 		}
 	}
-	if err := s.Validate(); err != nil {
-		return d.Err(err.Error())
+	_, written := at["bounded_load"]
+	errs := s.configErrors(func(option string) bool { return option == "bounded_load" && written })
+	if len(errs) == 0 {
+		return nil
 	}
-	return nil
+	// the violation written first, at the file and line that wrote it
+	first := errs[0]
+	for _, e := range errs[1:] {
+		if at[e.at].seq < at[first.at].seq {
+			first = e
+		}
+	}
+	w, ok := at[first.at]
+	if !ok {
+		return d.WrapErr(first)
+	}
+	// A dispenser over that token words the error as d.Err does there:
+	// "<msg>, at <file>:<line>" and any import chain.
+	od := caddyfile.NewDispenser([]caddyfile.Token{w.tok})
+	od.Next()
+	return od.WrapErr(first)
 }
 
-func (s *SessionAffinitySelection) addSource(d *caddyfile.Dispenser, src Source) error {
-	if err := validateSource(src); err != nil {
-		return d.Err(err.Error())
-	}
-	s.Sources = append(s.Sources, src)
-	return nil
+// written is where the Caddyfile wrote a value: the token of its
+// subdirective, and its place among the block's subdirectives.
+type written struct {
+	tok caddyfile.Token
+	seq int
 }
 
 // loadFallbackPolicy is reverseproxy's own (unexported) helper: it parses

@@ -70,13 +70,21 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{"two scopes", "session_affinity {\n\ts3_multipart object bucket\n}", "", "wrong argument count"},
 		{"unknown s3 option", "session_affinity {\n\ts3_multipart {\n\t\thosts a\n\t}\n}", "", `s3_multipart: unrecognized option "hosts"`},
 		{"domains without values", "session_affinity {\n\ts3_multipart {\n\t\tdomains\n\t}\n}", "", "wrong argument count"},
-		{"bounded_load 1", "session_affinity {\n\tbounded_load 1\n}", "", `bounded_load: must be a factor > 1, got "1"`},
-		{"bounded_load 0.5", "session_affinity {\n\tbounded_load 0.5\n}", "", `bounded_load: must be a factor > 1, got "0.5"`},
-		{"bounded_load text", "session_affinity {\n\tbounded_load lots\n}", "", `bounded_load: must be a factor > 1, got "lots"`},
+		{"bounded_load 1", "session_affinity {\n\tbounded_load 1\n}", "", `bounded_load: must be a factor > 1 and at most 1e9, got "1", at Testfile:2`},
+		{"bounded_load 0.5", "session_affinity {\n\tbounded_load 0.5\n}", "", `bounded_load: must be a factor > 1 and at most 1e9, got "0.5"`},
+		{"bounded_load 0", "session_affinity {\n\tbounded_load 0\n}", "", `bounded_load: must be a factor > 1 and at most 1e9, got "0"`},
+		{"bounded_load too big", "session_affinity {\n\tbounded_load 2e9\n}", "", `bounded_load: must be a factor > 1 and at most 1e9, got "2e+09"`},
+		{"bounded_load NaN", "session_affinity {\n\tbounded_load NaN\n}", "", `bounded_load: must be a factor > 1 and at most 1e9, got "NaN"`},
+		{"bounded_load Inf", "session_affinity {\n\tbounded_load Inf\n}", "", `bounded_load: must be a factor > 1 and at most 1e9, got "+Inf"`},
+		{"bounded_load text", "session_affinity {\n\tbounded_load lots\n}", "", `bounded_load: want a number, got "lots"`},
 		{"bounded_load missing", "session_affinity {\n\tbounded_load\n}", "", "wrong argument count"},
-		{"weight 0", "session_affinity {\n\tweight 127.0.0.1:9101 0\n}", "", `weight: weight of "127.0.0.1:9101" must be a positive integer, got "0"`},
+		{"weight 0", "session_affinity {\n\tweight 127.0.0.1:9101 0\n}", "", `weights: weight of "127.0.0.1:9101" must be a positive integer, got "0", at Testfile:2`},
 		{"weight negative", "session_affinity {\n\tweight 127.0.0.1:9101 -2\n}", "", `got "-2"`},
-		{"weight text", "session_affinity {\n\tweight 127.0.0.1:9101 heavy\n}", "", `got "heavy"`},
+		{"weight text", "session_affinity {\n\tweight 127.0.0.1:9101 heavy\n}", "", `weight: weight of "127.0.0.1:9101" must be an integer, got "heavy"`},
+		{"bad source at its line", "session_affinity {\n\tquery sid\n\n\ts3_multipart region\n}", "", `sources[1]: s3_multipart: unknown scope "region" (want "object" or "bucket"), at Testfile:4`},
+		{"bad response_header at its line", "session_affinity {\n\tquery sid\n\tresponse_header X:Y\n}", "", `response_header: invalid header name "X:Y", at Testfile:3`},
+		{"the value written first is reported", "session_affinity {\n\tweight 127.0.0.1:9102 0\n\tbounded_load 1\n\tweight 127.0.0.1:9101 -1\n\tcookie\n}", "",
+			`weights: weight of "127.0.0.1:9102" must be a positive integer, got "0", at Testfile:2`},
 		{"weight one arg", "session_affinity {\n\tweight 127.0.0.1:9101\n}", "", "weight: want <dial address> <n>"},
 		{"salt missing", "session_affinity {\n\tsalt\n}", "", "wrong argument count"},
 		{"salt twice", "session_affinity {\n\tsalt a\n\tsalt b\n}", "", "salt: already specified"},
@@ -156,9 +164,12 @@ func TestProvisionRejectsBadJSON(t *testing.T) {
 		{"bad scope", `{"sources":[{"type":"fingerprint"},{"type":"s3_multipart","scope":"region"}]}`, `sources[1]: s3_multipart: unknown scope "region"`},
 		{"names on fingerprint", `{"sources":[{"type":"fingerprint","names":["x"]}]}`, "fingerprint: names apply to query, header and cookie sources only"},
 		{"case_sensitive on cookie", `{"sources":[{"type":"cookie","names":["x"],"case_sensitive":true}]}`, "cookie: case_sensitive applies to query sources only"},
-		{"bounded_load 1", `{"bounded_load":1}`, "bounded_load: must be a factor > 1, got 1"},
-		{"bounded_load negative", `{"bounded_load":-3}`, "bounded_load: must be a factor > 1, got -3"},
-		{"weight 0", `{"weights":{"127.0.0.1:9101":0}}`, `weights: weight of "127.0.0.1:9101" must be a positive integer, got 0`},
+		{"bounded_load 1", `{"bounded_load":1}`, `bounded_load: must be a factor > 1 and at most 1e9, got "1"`},
+		{"bounded_load negative", `{"bounded_load":-3}`, `bounded_load: must be a factor > 1 and at most 1e9, got "-3"`},
+		{"bounded_load too big", `{"bounded_load":1e12}`, `bounded_load: must be a factor > 1 and at most 1e9, got "1e+12"`},
+		{"weight 0", `{"weights":{"127.0.0.1:9101":0}}`, `weights: weight of "127.0.0.1:9101" must be a positive integer, got "0"`},
+		{"weights in address order", `{"weights":{"127.0.0.1:9102":0,"127.0.0.1:9101":-1}}`, `weights: weight of "127.0.0.1:9101" must be a positive integer, got "-1"`},
+		{"empty weight address", `{"weights":{"":2}}`, "weights: empty upstream address"},
 		{"bad response header", `{"response_header":"X Session"}`, `response_header: invalid header name "X Session"`},
 		{"unknown fallback", `{"fallback":{"policy":"nope"}}`, "loading fallback selection policy"},
 	}
@@ -173,4 +184,35 @@ func TestProvisionRejectsBadJSON(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.wantErr)
 		})
 	}
+}
+
+// TestValidateBoundedLoad: one rule for bounded_load, whether the value
+// comes from JSON or from the Caddyfile.
+func TestValidateBoundedLoad(t *testing.T) {
+	tests := []struct {
+		value string
+		ok    bool
+	}{
+		{"1.0001", true}, {"1.25", true}, {"1e9", true},
+		{"1", false}, {"0.5", false}, {"-3", false}, {"1000000001", false}, {"1e12", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.value, func(t *testing.T) {
+			var fromJSON SessionAffinitySelection
+			require.NoError(t, json.Unmarshal([]byte(`{"bounded_load":`+tc.value+`}`), &fromJSON))
+			var fromCaddyfile SessionAffinitySelection
+			caddyfileErr := fromCaddyfile.UnmarshalCaddyfile(caddyfile.NewTestDispenser("session_affinity {\n\tbounded_load " + tc.value + "\n}"))
+			jsonErr := fromJSON.Validate()
+			if tc.ok {
+				assert.NoError(t, jsonErr)
+				assert.NoError(t, caddyfileErr)
+				return
+			}
+			require.Error(t, jsonErr)
+			require.Error(t, caddyfileErr)
+			assert.Equal(t, jsonErr.Error()+", at Testfile:2", caddyfileErr.Error(), "the same words")
+		})
+	}
+	var zero SessionAffinitySelection
+	assert.NoError(t, zero.Validate(), "absent in JSON: off")
 }

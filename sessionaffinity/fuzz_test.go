@@ -85,7 +85,7 @@ func FuzzKeyExtraction(f *testing.F) {
 		if want, ok := refQueryValue(rawQuery, "sessionid"); ok {
 			require.Equal(t, "query:sessionid", label)
 			var h keyHasher
-			h.reset(p.seed)
+			h.reset(p.hashSeed)
 			h.writeString(want)
 			require.Equal(t, h.sum(), k1, "query value %q decodes like url.QueryUnescape", want)
 		} else {

@@ -44,10 +44,11 @@ type SessionAffinitySelection struct {
 	// the pool are ignored.
 	Weights map[string]int `json:"weights,omitempty"`
 
-	// Optional consistent hashing with bounded loads: a factor > 1. An
-	// upstream is skipped while its in-flight request count is at or above
-	// ceil(factor * (total in flight + 1) / available upstreams); the key then
-	// goes to the next upstream in its rendezvous order. Default: off.
+	// Optional consistent hashing with bounded loads: a factor > 1, at most
+	// 1e9. An upstream is skipped while its in-flight request count is at
+	// or above ceil(factor * (total in flight + 1) / available upstreams);
+	// the key then goes to the next upstream in its rendezvous order.
+	// Default: off.
 	BoundedLoad float64 `json:"bounded_load,omitempty"`
 
 	// The selection policy used when no source yields a key.
@@ -66,7 +67,7 @@ type SessionAffinitySelection struct {
 	ResponseHeader string `json:"response_header,omitempty"`
 
 	sources        []source
-	seed           uint64
+	hashSeed       uint64 // seed of every key hash, derived from the salt
 	weights        map[string]float64
 	addrs          *addrCache
 	fallback       reverseproxy.Selector
@@ -108,7 +109,8 @@ type Source struct {
 	Scope string `json:"scope,omitempty"`
 
 	// s3_multipart only: S3 endpoint domains for virtual-host style
-	// requests: a Host of `<bucket>.<domain>` names the bucket.
+	// requests: a Host of `<bucket>.<domain>` names the bucket. Default:
+	// none (the bucket is the first path segment).
 	Domains []string `json:"domains,omitempty"`
 
 	// fingerprint only: the placeholders whose values make up the

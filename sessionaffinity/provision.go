@@ -2,7 +2,6 @@ package sessionaffinity
 
 import (
 	"fmt"
-	"math"
 	"net/http"
 	"strings"
 
@@ -12,16 +11,18 @@ import (
 	"github.com/cespare/xxhash/v2"
 )
 
-// defaultFingerprint is the original setup's fingerprint: client IP,
-// User-Agent and Accept-Language.
+// defaultFingerprint keys a client that sends no session key by client IP,
+// User-Agent and Accept-Language: the browsers or SDKs behind one NAT
+// address still spread over the nodes.
 var defaultFingerprint = []string{
 	"{http.vars.client_ip}",
 	"{http.request.header.User-Agent}",
 	"{http.request.header.Accept-Language}",
 }
 
-// defaultSources is the original nginx/Lua chain: sessionid/sessionId, then
-// uploadid/uploadId, then the salted fingerprint.
+// defaultSources is the default key chain: the session id a client sends
+// (sessionid/sessionId), then a multipart upload's id (uploadid/uploadId),
+// then the salted fingerprint.
 func defaultSources() []Source {
 	return []Source{
 		{Type: typeQuery, Names: []string{"sessionid"}},
@@ -42,12 +43,8 @@ func (s *SessionAffinitySelection) Provision(ctx caddy.Context) error {
 		srcs = defaultSources()
 	}
 	s.sources = make([]source, 0, len(srcs))
-	for i, src := range srcs {
-		c, err := compileSource(src)
-		if err != nil {
-			return fmt.Errorf("sources[%d]: %v", i, err)
-		}
-		s.sources = append(s.sources, c)
+	for _, src := range srcs {
+		s.sources = append(s.sources, compileSource(src))
 	}
 
 	salt := caddy.NewReplacer().ReplaceKnown(s.Salt, "")
@@ -55,7 +52,7 @@ func (s *SessionAffinitySelection) Provision(ctx caddy.Context) error {
 		s.logger.Warn("session_affinity: no salt configured (or it resolved to empty); " +
 			"clients can compute which node their session id or fingerprint maps to; set `salt`, e.g. {env.AFFINITY_SALT}")
 	}
-	s.seed = xxhash.Sum64String(salt)
+	s.hashSeed = xxhash.Sum64String(salt)
 
 	if len(s.Weights) > 0 {
 		s.weights = make(map[string]float64, len(s.Weights))
@@ -78,86 +75,8 @@ func (s *SessionAffinitySelection) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Validate checks the options; each error names the option and the value.
-func (s *SessionAffinitySelection) Validate() error {
-	for i, src := range s.Sources {
-		if err := validateSource(src); err != nil {
-			return fmt.Errorf("sources[%d]: %v", i, err)
-		}
-	}
-	if s.BoundedLoad != 0 && !(s.BoundedLoad > 1) || math.IsInf(s.BoundedLoad, 0) {
-		return fmt.Errorf("bounded_load: must be a factor > 1, got %v", s.BoundedLoad)
-	}
-	for addr, w := range s.Weights {
-		if addr == "" {
-			return fmt.Errorf("weights: empty upstream address")
-		}
-		if w <= 0 {
-			return fmt.Errorf("weights: weight of %q must be a positive integer, got %d", addr, w)
-		}
-	}
-	if strings.ContainsAny(s.ResponseHeader, " \t\r\n:") {
-		return fmt.Errorf("response_header: invalid header name %q", s.ResponseHeader)
-	}
-	return nil
-}
-
-// validateSource checks one source; shared by JSON provisioning and the
-// Caddyfile parser, so both reject the same input with the same words.
-func validateSource(src Source) error {
-	switch src.Type {
-	case typeQuery, typeHeader, typeCookie:
-		if len(src.Names) == 0 {
-			return fmt.Errorf("%s: at least one name is required", src.Type)
-		}
-		for _, n := range src.Names {
-			if n == "" {
-				return fmt.Errorf("%s: empty name in %q", src.Type, src.Names)
-			}
-		}
-	case typeS3Multipart:
-		switch src.Scope {
-		case "", scopeObject, scopeBucket:
-		default:
-			return fmt.Errorf("s3_multipart: unknown scope %q (want %q or %q)", src.Scope, scopeObject, scopeBucket)
-		}
-		for _, d := range src.Domains {
-			if strings.Trim(d, ".") == "" {
-				return fmt.Errorf("s3_multipart: empty domain in %q", src.Domains)
-			}
-		}
-	case typeFingerprint:
-		for _, p := range src.Placeholders {
-			if p == "" {
-				return fmt.Errorf("fingerprint: empty placeholder in %q", src.Placeholders)
-			}
-		}
-	case "":
-		return fmt.Errorf("type: missing source type (want query, header, cookie, s3_multipart or fingerprint)")
-	default:
-		return fmt.Errorf("type: unknown source type %q (want query, header, cookie, s3_multipart or fingerprint)", src.Type)
-	}
-	if src.CaseSensitive && src.Type != typeQuery {
-		return fmt.Errorf("%s: case_sensitive applies to query sources only", src.Type)
-	}
-	if src.Scope != "" || len(src.Domains) > 0 {
-		if src.Type != typeS3Multipart {
-			return fmt.Errorf("%s: scope and domains apply to s3_multipart sources only", src.Type)
-		}
-	}
-	if len(src.Placeholders) > 0 && src.Type != typeFingerprint {
-		return fmt.Errorf("%s: placeholders apply to fingerprint sources only", src.Type)
-	}
-	if len(src.Names) > 0 && (src.Type == typeS3Multipart || src.Type == typeFingerprint) {
-		return fmt.Errorf("%s: names apply to query, header and cookie sources only", src.Type)
-	}
-	return nil
-}
-
-func compileSource(src Source) (source, error) {
-	if err := validateSource(src); err != nil {
-		return source{}, err
-	}
+// compileSource turns a validated Source into its request-time form.
+func compileSource(src Source) source {
 	var c source
 	switch src.Type {
 	case typeQuery, typeHeader, typeCookie:
@@ -189,5 +108,5 @@ func compileSource(src Source) (source, error) {
 		}
 		c.labels = []any{typeFingerprint}
 	}
-	return c, nil
+	return c
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/minio-lb/caddy-minio-lb/internal/proxytrace"
 )
 
 // Placeholders set when the `placeholders` option is on.
@@ -39,13 +41,23 @@ func (s *SessionAffinitySelection) Select(pool reverseproxy.UpstreamPool, r *htt
 	// is the first attempt, and the replacer lookup of the previous
 	// upstream (about 45 ns, with the context lookup of the replacer 60 ns
 	// of the 200 this method took with it) is only needed on retries.
+	//
+	// On a retry through the minio transport, its trace of this request
+	// says which nodes were tried and why they failed: every node that
+	// failed is skipped, and a node that refused because it was going away
+	// may serve the request once it is back (a whole-cluster restart).
+	// Without the trace, the retry continues strictly below the score of
+	// the upstream that just failed, which skips every node tried before.
 	var prev string
+	var tr *proxytrace.Trace
 	if r.URL != nil && r.URL.Host != "" {
-		if repl := replacerOf(r); repl != nil {
-			prev, _ = repl.GetString(placeholderPrevUpstream)
+		if tr = proxytrace.From(r); tr == nil {
+			if repl := replacerOf(r); repl != nil {
+				prev, _ = repl.GetString(placeholderPrevUpstream)
+			}
 		}
 	}
-	up := s.pick(pool, key, prev)
+	up := s.pick(pool, key, prev, tr)
 
 	if s.Placeholders || s.responseHeader != "" {
 		s.report(r, w, label, key)
@@ -64,7 +76,7 @@ func replacerOf(r *http.Request) *caddy.Replacer {
 // source's boxed label, or nil when no source yields a key.
 func (s *SessionAffinitySelection) extract(r *http.Request) (key uint64, label any) {
 	var h keyHasher
-	h.reset(s.seed)
+	h.reset(s.hashSeed)
 	for i := range s.sources {
 		if idx, ok := s.sources[i].hash(r, &h); ok {
 			return h.sum(), s.sources[i].labels[idx]
@@ -77,7 +89,7 @@ func (s *SessionAffinitySelection) extract(r *http.Request) (key uint64, label a
 // the previous attempt's score (if any) and under the bounded-load capacity
 // (if set). If every remaining upstream is at capacity, capacity is ignored
 // rather than failing the request.
-func (s *SessionAffinitySelection) pick(pool reverseproxy.UpstreamPool, key uint64, prev string) *reverseproxy.Upstream {
+func (s *SessionAffinitySelection) pick(pool reverseproxy.UpstreamPool, key uint64, prev string, tr *proxytrace.Trace) *reverseproxy.Upstream {
 	capacity := 0
 	if s.BoundedLoad > 0 {
 		capacity = s.capacity(pool)
@@ -87,9 +99,9 @@ func (s *SessionAffinitySelection) pick(pool reverseproxy.UpstreamPool, key uint
 		if hasLimit {
 			limit = score(key, addrHash(canonAddr(prev)))
 		}
-		up := s.pickPlain(pool, key, limit, hasLimit, capacity)
+		up := s.pickPlain(pool, key, limit, hasLimit, capacity, tr)
 		if up == nil && capacity > 0 {
-			up = s.pickPlain(pool, key, limit, hasLimit, 0)
+			up = s.pickPlain(pool, key, limit, hasLimit, 0, tr)
 		}
 		return up
 	}
@@ -97,18 +109,18 @@ func (s *SessionAffinitySelection) pick(pool reverseproxy.UpstreamPool, key uint
 	if hasLimit {
 		limit = weightedScore(score(key, addrHash(canonAddr(prev))), s.weight(prev))
 	}
-	up := s.pickWeighted(pool, key, limit, hasLimit, capacity)
+	up := s.pickWeighted(pool, key, limit, hasLimit, capacity, tr)
 	if up == nil && capacity > 0 {
-		up = s.pickWeighted(pool, key, limit, hasLimit, 0)
+		up = s.pickWeighted(pool, key, limit, hasLimit, 0, tr)
 	}
 	return up
 }
 
-func (s *SessionAffinitySelection) pickPlain(pool reverseproxy.UpstreamPool, key, limit uint64, hasLimit bool, capacity int) *reverseproxy.Upstream {
+func (s *SessionAffinitySelection) pickPlain(pool reverseproxy.UpstreamPool, key, limit uint64, hasLimit bool, capacity int, tr *proxytrace.Trace) *reverseproxy.Upstream {
 	var best *reverseproxy.Upstream
 	var bestScore uint64
 	for _, up := range pool {
-		if !up.Available() {
+		if !up.Available() || (tr != nil && !tr.MayRetryOn(canonAddr(up.Dial))) {
 			continue
 		}
 		ah, _ := s.addrs.lookup(up.Dial, s.weights)
@@ -124,11 +136,11 @@ func (s *SessionAffinitySelection) pickPlain(pool reverseproxy.UpstreamPool, key
 	return best
 }
 
-func (s *SessionAffinitySelection) pickWeighted(pool reverseproxy.UpstreamPool, key uint64, limit float64, hasLimit bool, capacity int) *reverseproxy.Upstream {
+func (s *SessionAffinitySelection) pickWeighted(pool reverseproxy.UpstreamPool, key uint64, limit float64, hasLimit bool, capacity int, tr *proxytrace.Trace) *reverseproxy.Upstream {
 	var best *reverseproxy.Upstream
 	bestScore := math.Inf(-1)
 	for _, up := range pool {
-		if !up.Available() {
+		if !up.Available() || (tr != nil && !tr.MayRetryOn(canonAddr(up.Dial))) {
 			continue
 		}
 		ah, w := s.addrs.lookup(up.Dial, s.weights)

@@ -45,6 +45,8 @@ func TestBinaryValidatesExamples(t *testing.T) {
 		"http.reverse_proxy.upstreams.healthready",
 		"http.handlers.healthready_status",
 		"http.handlers.s3_header_case",
+		"http.handlers.s3_errors",
+		"http.reverse_proxy.transport.minio",
 	} {
 		require.True(t, strings.Contains(mods, m), "%s lacks module %s: is its package imported by the root imports.go? then run ./xcaddy.sh build", caddyBin(t), m)
 	}

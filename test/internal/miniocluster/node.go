@@ -178,6 +178,31 @@ func (n *Node) Kill() error {
 	}
 }
 
+// Terminate sends SIGTERM (MinIO shuts down gracefully: it answers requests
+// on connections still open with 503 "http: Server closed" and finishes the
+// ones it was serving, as during `mc admin service restart` or an upgrade)
+// and waits until the process exited; after timeout it is killed.
+// Terminating a node that is not running is not an error.
+func (n *Node) Terminate(timeout time.Duration) error {
+	n.mu.Lock()
+	if !n.runningLocked() {
+		n.mu.Unlock()
+		return nil
+	}
+	cmd, done := n.cmd, n.done
+	n.paused = false
+	n.mu.Unlock()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("miniocluster: terminate node %d: %w", n.index+1, err)
+	}
+	select {
+	case <-done:
+		return nil
+	case <-time.After(timeout):
+		return n.Kill()
+	}
+}
+
 // Stop sends SIGSTOP: the process hangs with its sockets open (connections
 // are accepted by the kernel and never answered), like a frozen VM.
 func (n *Node) Stop() error { return n.signal(syscall.SIGSTOP, true) }

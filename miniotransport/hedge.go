@@ -1,0 +1,325 @@
+package miniotransport
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/minio-lb/caddy-minio-lb/internal/proxytrace"
+)
+
+// dialInfoKey is the context key under which Caddy's reverse_proxy hands the
+// upstream's dial address to its HTTP transport (reverseproxy.GetDialInfo
+// reads it; the constant itself is unexported). A hedged twin goes to
+// another node, so it carries its own. TestDialInfoKeyMatchesCaddy guards
+// the value.
+const dialInfoKey caddy.CtxKey = "reverse_proxy.dial_info"
+
+// hedgeRace is the state shared by an attempt and its hedged twin.
+type hedgeRace struct {
+	mu          sync.Mutex
+	primaryDone bool // the attempt returned (response or error)
+	twinStarted bool
+	winner      *leg // the leg whose response goes to the client
+	twinResp    *http.Response
+	twinErr     error
+	twin        *leg
+	twinDone    chan struct{} // closed when the twin returned
+}
+
+// hedged sends the read to node and, if it has not answered after the
+// hedge delay and the budget allows, the same request to the next node of
+// its key's order. The first response wins; the other leg is cancelled (its
+// connection is closed by Go's transport, never reused half-read).
+func (t *Transport) hedged(req *http.Request, tr *proxytrace.Trace, src nodeSource, node string, idx int) (*http.Response, error) {
+	t.budget.earn()
+	primary := t.newLeg(req, node, true, true)
+	race := &hedgeRace{twinDone: make(chan struct{})}
+	delay := t.hedgeDelayNow()
+	timer := time.AfterFunc(delay, func() { t.startTwin(req, tr, src, race, primary) })
+
+	resp, err := primary.roundTrip()
+	timer.Stop()
+
+	race.mu.Lock()
+	race.primaryDone = true
+	switch {
+	case err == nil && race.winner == nil:
+		race.winner = primary
+		twin := race.twin
+		race.mu.Unlock()
+		if twin != nil {
+			twin.cancel(errHedgeLost)
+		}
+		t.observeLatency(node, time.Since(primary.start))
+		return t.finish(req, tr, src, primary, idx, resp, nil)
+	case err == nil:
+		// The twin won at the same moment: its answer is the one used.
+		race.mu.Unlock()
+		_ = resp.Body.Close()
+		primary.cancel(errAttemptDone)
+		tr.Fail(idx, proxytrace.Cancelled)
+	default:
+		started := race.twinStarted
+		race.mu.Unlock()
+		if !started {
+			return t.finish(req, tr, src, primary, idx, nil, err)
+		}
+		if context.Cause(primary.ctx) != errHedgeWon {
+			// The attempt failed on its own: count it, then wait for the
+			// twin, which is the request's best chance now.
+			_, _ = t.finish(req, tr, src, primary, idx, nil, err)
+		} else {
+			primary.cancel(errAttemptDone)
+			tr.Fail(idx, proxytrace.Cancelled)
+		}
+	}
+	<-race.twinDone
+	if race.twinErr != nil {
+		return nil, race.twinErr
+	}
+	return race.twinResp, nil
+}
+
+// startTwin runs in the hedge timer's goroutine: it sends the twin unless
+// the attempt already returned, the budget is spent or no other node is
+// routable, and delivers the twin's result to the race.
+func (t *Transport) startTwin(req *http.Request, tr *proxytrace.Trace, src nodeSource, race *hedgeRace, primary *leg) {
+	race.mu.Lock()
+	if race.primaryDone {
+		race.mu.Unlock()
+		return
+	}
+	next := t.nextNode(req, src, func(n string) bool { return !tr.MayRetryOn(n) || tr.Tried(n) })
+	if next == "" || !t.budget.take() {
+		race.mu.Unlock()
+		return
+	}
+	twinReq := req.Clone(req.Context())
+	twinReq.Body, twinReq.ContentLength = http.NoBody, 0
+	twinReq.URL.Host = next
+	host, port, _ := net.SplitHostPort(next)
+	ctx := context.WithValue(twinReq.Context(), dialInfoKey, reverseproxy.DialInfo{Network: "tcp", Address: next, Host: host, Port: port})
+	twinReq = twinReq.WithContext(ctx)
+	twin := t.newLeg(twinReq, next, true, true)
+	race.twin, race.twinStarted = twin, true
+	race.mu.Unlock()
+	// From here on the attempt waits for twinDone: close it whatever
+	// happens, a panic included.
+	defer func() {
+		if r := recover(); r != nil {
+			race.mu.Lock()
+			race.twinResp, race.twinErr = nil, fmt.Errorf("hedged read to %s failed: %v", next, r)
+			race.mu.Unlock()
+			recoverPanic(t.logger, "hedge", r)
+		}
+		close(race.twinDone)
+	}()
+
+	idx := tr.Add(next, true)
+	t.setPlaceholders(req, tr, tr.Op, next, false)
+	resp, err := twin.roundTrip()
+
+	race.mu.Lock()
+	defer race.mu.Unlock()
+	if err != nil {
+		if context.Cause(twin.ctx) == errHedgeLost {
+			tr.Fail(idx, proxytrace.Cancelled)
+			twin.cancel(errAttemptDone)
+			race.twinErr = errHedgeLost
+			return
+		}
+		race.twinResp, race.twinErr = t.finish(req, tr, src, twin, idx, nil, err)
+		return
+	}
+	if race.winner != nil {
+		// The attempt won meanwhile.
+		_ = resp.Body.Close()
+		tr.Fail(idx, proxytrace.Cancelled)
+		twin.cancel(errAttemptDone)
+		race.twinErr = errHedgeLost
+		return
+	}
+	race.winner = twin
+	primary.cancel(errHedgeWon)
+	t.observeLatency(next, time.Since(twin.start))
+	// The access log's upstream is the node that answered; a retry of this
+	// request continues after it.
+	if repl, ok := req.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.reverse_proxy.upstream.hostport", next)
+	}
+	race.twinResp, race.twinErr = t.finish(req, tr, src, twin, idx, resp, nil)
+}
+
+// hedgeDelayNow is the fixed hedge delay, or the adaptive one.
+func (t *Transport) hedgeDelayNow() time.Duration {
+	if !t.adaptive {
+		return t.hedgeDelay
+	}
+	return t.latencies.delay(t.HedgeQuantile, time.Duration(t.HedgeMin), time.Duration(t.TryTimeout))
+}
+
+// observeLatency records the first-byte latency of a read that answered.
+func (t *Transport) observeLatency(node string, d time.Duration) {
+	if t.adaptive {
+		t.latencies.observe(node, d)
+	}
+}
+
+// tokenBucket caps hedges at a fraction of reads: every read earns rate
+// tokens, a hedge spends one, at most burst are saved. Tokens are kept in
+// millionths in one atomic word.
+type tokenBucket struct {
+	rate, burst int64 // millionths
+	tokens      atomic.Int64
+}
+
+func newTokenBucket(rate float64, burst int) *tokenBucket {
+	return &tokenBucket{rate: int64(rate * 1e6), burst: int64(burst) * 1e6}
+}
+
+func (b *tokenBucket) earn() {
+	for {
+		cur := b.tokens.Load()
+		next := min(cur+b.rate, b.burst)
+		if next == cur || b.tokens.CompareAndSwap(cur, next) {
+			return
+		}
+	}
+}
+
+func (b *tokenBucket) take() bool {
+	for {
+		cur := b.tokens.Load()
+		if cur < 1e6 {
+			return false
+		}
+		if b.tokens.CompareAndSwap(cur, cur-1e6) {
+			return true
+		}
+	}
+}
+
+// latencyWindow keeps recent first-byte latencies of reads per node, in
+// log-scale buckets over two alternating generations of span each. The
+// adaptive hedge delay is the median over nodes of each node's quantile:
+// one slow node (the reason to hedge at all) cannot drag the delay up to
+// its own latency.
+type latencyWindow struct {
+	span  time.Duration
+	nodes sync.Map // node → *nodeLatency
+
+	cacheMu  sync.Mutex
+	cachedAt time.Time
+	cached   time.Duration
+}
+
+// Latency buckets: bucket i holds latencies up to latBase·latFactor^i.
+const (
+	latBuckets = 64
+	latBase    = 250 * time.Microsecond
+	latFactor  = 1.2
+	// minSamples is how many reads a node needs in the window before its
+	// quantile counts.
+	minSamples = 20
+	// fallbackDelay is the adaptive delay before enough reads were seen.
+	fallbackDelay = 100 * time.Millisecond
+)
+
+type nodeLatency struct {
+	gen    atomic.Int64 // start of the current generation, unix nanos
+	cur    atomic.Int32 // index of the current generation
+	counts [2][latBuckets]atomic.Uint64
+}
+
+func newLatencyWindow(span time.Duration) *latencyWindow {
+	return &latencyWindow{span: span}
+}
+
+func bucketOf(d time.Duration) int {
+	if d <= latBase {
+		return 0
+	}
+	i := int(math.Ceil(math.Log(float64(d)/float64(latBase)) / math.Log(latFactor)))
+	return min(i, latBuckets-1)
+}
+
+func bucketBound(i int) time.Duration {
+	return time.Duration(float64(latBase) * math.Pow(latFactor, float64(i)))
+}
+
+func (w *latencyWindow) observe(node string, d time.Duration) {
+	v, ok := w.nodes.Load(node)
+	if !ok {
+		v, _ = w.nodes.LoadOrStore(node, new(nodeLatency))
+	}
+	nl := v.(*nodeLatency)
+	now := time.Now().UnixNano()
+	g := nl.gen.Load()
+	if now-g > int64(w.span) && nl.gen.CompareAndSwap(g, now) {
+		// A new generation: the older one is cleared and becomes current.
+		next := 1 - nl.cur.Load()
+		for i := range nl.counts[next] {
+			nl.counts[next][i].Store(0)
+		}
+		nl.cur.Store(next)
+	}
+	nl.counts[nl.cur.Load()][bucketOf(d)].Add(1)
+}
+
+// delay is the adaptive hedge delay: the median over nodes of their q
+// quantile, at least floor, below ceiling (try_timeout) if set; recomputed
+// at most every 250 ms.
+func (w *latencyWindow) delay(q float64, floor, ceiling time.Duration) time.Duration {
+	w.cacheMu.Lock()
+	defer w.cacheMu.Unlock()
+	if time.Since(w.cachedAt) < 250*time.Millisecond && !w.cachedAt.IsZero() {
+		return w.cached
+	}
+	var qs []time.Duration
+	w.nodes.Range(func(_, v any) bool {
+		nl := v.(*nodeLatency)
+		var counts [latBuckets]uint64
+		var total uint64
+		for g := range nl.counts {
+			for i := range counts {
+				c := nl.counts[g][i].Load()
+				counts[i] += c
+				total += c
+			}
+		}
+		if total < minSamples {
+			return true
+		}
+		want := uint64(math.Ceil(q * float64(total)))
+		var cum uint64
+		for i, c := range counts {
+			cum += c
+			if cum >= want {
+				qs = append(qs, bucketBound(i))
+				break
+			}
+		}
+		return true
+	})
+	d := fallbackDelay
+	if len(qs) > 0 {
+		slices.Sort(qs)
+		d = qs[(len(qs)-1)/2]
+	}
+	d = max(d, floor)
+	if ceiling > 0 && d >= ceiling {
+		d = ceiling / 2
+	}
+	w.cached, w.cachedAt = d, time.Now()
+	return d
+}

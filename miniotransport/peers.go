@@ -1,0 +1,108 @@
+package miniotransport
+
+import (
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+)
+
+// nodeSource is what the transport needs of the reverse_proxy's dynamic
+// upstream source. healthready implements it; with any other source the
+// transport still works, without hedges and without telling anyone about
+// busy or departing nodes.
+type nodeSource interface {
+	// PoolName names the pool in metrics and on the status page.
+	PoolName() string
+	// RoutableNodes returns the dial addresses that may get traffic now,
+	// in config order, without blocking.
+	RoutableNodes() []string
+	// NodeGoingAway takes node out of rotation at once: it answered that
+	// it is shutting down or not initialised. Only probes bring it back.
+	NodeGoingAway(node, reason string)
+	// NodeBusy lowers node's share of new requests for a while: it refused
+	// a request as busy (429, 503 SlowDown/ServerBusy). Busy is not dead.
+	NodeBusy(node, reason string)
+	// AttemptFailed counts a failed attempt of r on node against node's
+	// passive health (once per request and node), as a failed attempt that
+	// Caddy retries does.
+	AttemptFailed(r *http.Request, node string)
+	// Holds reports whether requests wait for a node when none is routable
+	// (then a request refused by a departing node is worth retrying even
+	// when no other node is routable now).
+	Holds() bool
+}
+
+// nodeRanker is what the transport needs of the selection policy to send
+// a hedge where a retry would go. session_affinity implements it.
+type nodeRanker interface {
+	// NextNode returns the best candidate for r by the policy's order that
+	// skip does not reject, or "".
+	NextNode(r *http.Request, candidates []string, skip func(node string) bool) string
+}
+
+// source returns the parent reverse_proxy's upstream source if it speaks
+// nodeSource.
+func (t *Transport) source() nodeSource {
+	if t.parent == nil {
+		return nil
+	}
+	s, _ := t.parent.DynamicUpstreams.(nodeSource)
+	return s
+}
+
+// ranker returns the parent reverse_proxy's selection policy if it speaks
+// nodeRanker.
+func (t *Transport) ranker() nodeRanker {
+	if t.parent == nil || t.parent.LoadBalancing == nil {
+		return nil
+	}
+	r, _ := t.parent.LoadBalancing.SelectionPolicy.(nodeRanker)
+	return r
+}
+
+// retriesLeft reports whether Caddy's proxy loop will make another attempt
+// after attempts failed ones, judged from its lb_retries (lb_try_duration
+// is checked by Caddy itself; with it alone, another attempt is assumed).
+func (t *Transport) retriesLeft(attempts int) bool {
+	if t.parent == nil || t.parent.LoadBalancing == nil {
+		return false
+	}
+	lb := t.parent.LoadBalancing
+	switch {
+	case lb.Retries > 0:
+		return attempts <= lb.Retries
+	case lb.TryDuration > 0:
+		return true
+	}
+	return false
+}
+
+// nextNode is where a hedge of r goes: the policy's next choice among the
+// routable nodes this request has not tried, else the first such node in
+// config order.
+func (t *Transport) nextNode(r *http.Request, src nodeSource, tried func(string) bool) string {
+	if src == nil {
+		return ""
+	}
+	nodes := src.RoutableNodes()
+	if rk := t.ranker(); rk != nil {
+		return rk.NextNode(r, nodes, tried)
+	}
+	for _, n := range nodes {
+		if !tried(n) {
+			return n
+		}
+	}
+	return ""
+}
+
+// Interface guard: healthready's source must keep satisfying the parts of
+// Caddy's interface the transport relies on.
+var _ reverseproxy.UpstreamSource = (nodeSourceUpstreams)(nil)
+
+// nodeSourceUpstreams is a nodeSource that is also Caddy's upstream source
+// (what healthready is); only used for the guard above.
+type nodeSourceUpstreams interface {
+	nodeSource
+	reverseproxy.UpstreamSource
+}

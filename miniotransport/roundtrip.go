@@ -1,0 +1,342 @@
+package miniotransport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/minio-lb/caddy-minio-lb/internal/proxytrace"
+	"github.com/minio-lb/caddy-minio-lb/internal/s3op"
+)
+
+// Causes of an attempt's cancellation.
+var (
+	errTryTimeout  = errors.New("try_timeout passed")
+	errHedgeWon    = errors.New("the hedged twin answered first")
+	errHedgeLost   = errors.New("the first attempt answered first")
+	errAttemptDone = errors.New("attempt finished")
+)
+
+// timeoutError is the error of an attempt abandoned at a deadline. It is a
+// net.Error with Timeout() true, so Caddy answers 504 when no retry is left,
+// and it does not wrap context.Canceled, which Caddy would take for a client
+// that went away.
+type timeoutError struct {
+	node  string
+	after time.Duration
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("node %s did not answer within try_timeout %v", e.node, e.after)
+}
+func (e *timeoutError) Timeout() bool   { return true }
+func (e *timeoutError) Temporary() bool { return true }
+
+// refusedError is a node's refusal that the transport turns into a retry
+// on the next node.
+type refusedError struct {
+	node   string
+	status int
+	code   string
+	kind   refusal
+}
+
+func (e *refusedError) Error() string {
+	what := http.StatusText(e.status)
+	if e.code != "" {
+		what = e.code
+	}
+	return fmt.Sprintf("node %s refused the request before processing it (%d %s, %s); trying the next node", e.node, e.status, what, e.kind)
+}
+
+// RoundTrip sends one attempt of Caddy's proxy loop (and, for hedged reads,
+// its twin) and turns MinIO's answers into what Caddy's loop understands:
+// a response for the client, a retryable error (reverseproxy.DialError:
+// nothing of the request was processed), or a plain error.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.SetScheme(req)
+	node := req.URL.Host
+	if di, ok := reverseproxy.GetDialInfo(req.Context()); ok {
+		node = di.Address
+	}
+	op := s3op.Classify(req.Method, req.Host, req.URL.Path, req.URL.RawQuery, t.domains)
+	tr := proxytrace.Ensure(req, op)
+	src := t.source()
+	first := tr.Len() == 0
+	idx := tr.Add(node, false)
+	t.setPlaceholders(req, tr, op, node, first)
+
+	read := isRead(req)
+	if read && t.hedging && src != nil && hedgeable(op) {
+		return t.hedged(req, tr, src, node, idx)
+	}
+	l := t.newLeg(req, node, read, read && quickFirstByte(op))
+	resp, err := l.roundTrip()
+	return t.finish(req, tr, src, l, idx, resp, err)
+}
+
+// isRead reports whether r is a read: GET, HEAD or OPTIONS without a body.
+// Reads are idempotent: they may be hedged and get the try deadline.
+func isRead(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return !hasBody(r)
+	}
+	return false
+}
+
+// quickFirstByte reports whether a node answers the first byte of a read
+// of this class quickly when it is healthy, so that try_timeout may abandon
+// it. A listing computes its whole page first and may take seconds on a big
+// bucket on any node; retrying it elsewhere would only repeat the work, so
+// listings are bounded by response_header_timeout alone.
+func quickFirstByte(op s3op.Op) bool {
+	switch op {
+	case s3op.ListObjects, s3op.ListUploads, s3op.ListBuckets, s3op.Other:
+		return false
+	}
+	return true
+}
+
+// hedgeable reports whether a read of this class may be hedged: object
+// reads, whose twin costs the cluster little and whose tail matters most.
+func hedgeable(op s3op.Op) bool {
+	return op == s3op.GetObject || op == s3op.HeadObject
+}
+
+// hasBody reports whether r carries a request body. Caddy hands even a GET
+// a (wrapped, empty) body; the length says whether there is one.
+func hasBody(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+}
+
+// leg is one request to one node: the attempt itself, or a hedged twin.
+type leg struct {
+	t      *Transport
+	req    *http.Request
+	node   string
+	read   bool
+	start  time.Time
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	guard  *bodyGuard // nil without a request body
+
+	mu      sync.Mutex
+	timer   *time.Timer
+	stopped bool // the response headers arrived: no deadline applies any more
+}
+
+// newLeg prepares req for node with its deadline: a read (with
+// readDeadline: see quickFirstByte) gets try_timeout until the first
+// response byte; an upload with Expect: 100-continue gets
+// try_timeout until the node says 100 Continue (its body waits for it, so a
+// node that never answers gets nothing and the request may go elsewhere).
+func (t *Transport) newLeg(req *http.Request, node string, read, readDeadline bool) *leg {
+	l := &leg{t: t, node: node, read: read, start: time.Now()}
+	ctx, cancel := context.WithCancelCause(req.Context())
+	l.ctx, l.cancel = ctx, cancel
+	try := time.Duration(t.TryTimeout)
+	body := hasBody(req)
+	expect := body && strings.EqualFold(req.Header.Get("Expect"), "100-continue")
+	if body {
+		l.guard = newBodyGuard(ctx, req.Body, expect && try > 0)
+		if expect {
+			// Got1xxResponse, not Got100Continue: Go reports the latter only
+			// while it waits for the 100 itself (expect_continue_timeout > 0).
+			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got1xxResponse: l.got1xx})
+		}
+	}
+	if try > 0 && (readDeadline || expect) {
+		l.arm(try, errTryTimeout)
+	}
+	l.req = req.WithContext(ctx)
+	if l.guard != nil {
+		l.req.Body = l.guard
+	}
+	return l
+}
+
+// arm starts the leg's deadline.
+func (l *leg) arm(d time.Duration, cause error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return
+	}
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+	l.timer = time.AfterFunc(d, func() { l.cancel(cause) })
+}
+
+// disarm stops the deadline for good: the response has started.
+func (l *leg) disarm() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopped = true
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+}
+
+// got1xx: on 100 Continue the node is alive and reads the body; the try
+// deadline ends (Caddy's response_header_timeout takes over at the end of
+// the body).
+func (l *leg) got1xx(code int, _ textproto.MIMEHeader) error {
+	if code != http.StatusContinue {
+		return nil
+	}
+	l.mu.Lock()
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
+	l.mu.Unlock()
+	l.guard.got100()
+	return nil
+}
+
+// roundTrip sends the leg through Caddy's HTTP transport.
+func (l *leg) roundTrip() (*http.Response, error) {
+	resp, err := l.t.HTTPTransport.RoundTrip(l.req)
+	l.disarm()
+	if err != nil {
+		return nil, l.explain(err)
+	}
+	return resp, nil
+}
+
+// explain replaces the error of an attempt the transport cancelled by what
+// happened; any other error is returned as is.
+func (l *leg) explain(err error) error {
+	switch context.Cause(l.ctx) {
+	case errTryTimeout:
+		return &timeoutError{node: l.node, after: time.Duration(l.t.TryTimeout)}
+	case errHedgeWon, errHedgeLost:
+		return context.Cause(l.ctx)
+	}
+	return err
+}
+
+// finish turns one leg's outcome into what RoundTrip returns.
+func (t *Transport) finish(req *http.Request, tr *proxytrace.Trace, src nodeSource, l *leg, idx int, resp *http.Response, err error) (*http.Response, error) {
+	if err != nil {
+		l.cancel(errAttemptDone)
+		if req.Context().Err() != nil {
+			tr.Fail(idx, proxytrace.Cancelled)
+			return nil, err // the client went away: Caddy answers 499
+		}
+		tr.Fail(idx, proxytrace.Error)
+		var te *timeoutError
+		if errors.As(err, &te) && src != nil {
+			src.AttemptFailed(req, l.node)
+		}
+		if l.guard != nil && !t.NoRetryUnsent && l.guard.seal() {
+			// Not one byte of the body went to the node: the request may go
+			// to the next node whatever its method.
+			return nil, reverseproxy.NewDialError(err)
+		}
+		return nil, err
+	}
+
+	ref, code := notRefused, ""
+	if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests || resp.Header.Get(minioStatusHeader) != "" {
+		ref, code = classify(resp)
+	}
+	if ref != notRefused && src != nil {
+		reason := fmt.Sprintf("answered %d %s", resp.StatusCode, firstNonEmpty(code, http.StatusText(resp.StatusCode)))
+		if ref == refusedGoingAway {
+			tr.Fail(idx, proxytrace.ShuttingDown)
+			src.NodeGoingAway(l.node, reason)
+		} else {
+			tr.Fail(idx, proxytrace.Busy)
+			src.NodeBusy(l.node, reason)
+		}
+	}
+	if ref != notRefused && !t.NoRetryUnsent && t.worthRetry(tr, src, ref) {
+		unsent := l.read || (l.guard != nil && l.guard.seal()) || (l.guard == nil && ref.beforeHandler(resp.StatusCode, code))
+		if unsent {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxPeek))
+			_ = resp.Body.Close()
+			l.cancel(errAttemptDone)
+			return nil, reverseproxy.NewDialError(&refusedError{node: l.node, status: resp.StatusCode, code: code, kind: ref})
+		}
+	}
+	if ref == notRefused {
+		tr.Fail(idx, proxytrace.NoFailure)
+	}
+	resp.Body = &responseBody{rc: resp.Body, done: func(int64, error) { l.cancel(errAttemptDone) }}
+	return resp, nil
+}
+
+// worthRetry reports whether a refused request should go on: Caddy will
+// make another attempt, and there is a node to make it on (one not tried
+// yet, or, for a departing node with hold on, the node that comes back).
+func (t *Transport) worthRetry(tr *proxytrace.Trace, src nodeSource, ref refusal) bool {
+	if !t.retriesLeft(tr.Primaries()) {
+		return false
+	}
+	if src == nil {
+		return true
+	}
+	for _, n := range src.RoutableNodes() {
+		if tr.MayRetryOn(n) {
+			return true
+		}
+	}
+	return ref == refusedGoingAway && src.Holds()
+}
+
+// Placeholders the transport sets for the access log.
+const (
+	// PlaceholderOp is the request's S3 operation class (s3op labels).
+	PlaceholderOp = "http.reverse_proxy.minio.op"
+	// PlaceholderFirstNode is the node the request's first attempt went to.
+	PlaceholderFirstNode = "http.reverse_proxy.minio.first_node"
+	// PlaceholderRetriedNodes lists the nodes of later attempts and hedged
+	// twins, comma separated, in order.
+	PlaceholderRetriedNodes = "http.reverse_proxy.minio.retried_nodes"
+)
+
+// opLabels are the op placeholder values, boxed once.
+var opLabels = func() []any {
+	out := make([]any, s3op.Count)
+	for i := range out {
+		out[i] = s3op.Op(i).String()
+	}
+	return out
+}()
+
+func (t *Transport) setPlaceholders(req *http.Request, tr *proxytrace.Trace, op s3op.Op, node string, first bool) {
+	repl, _ := req.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if repl == nil {
+		return
+	}
+	if first {
+		repl.Set(PlaceholderOp, opLabels[op])
+		repl.Set(PlaceholderFirstNode, node)
+		return
+	}
+	prev, _ := repl.GetString(PlaceholderRetriedNodes)
+	if prev != "" {
+		prev += ","
+	}
+	repl.Set(PlaceholderRetriedNodes, prev+node)
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
