@@ -122,7 +122,7 @@ func TestGrafanaDashboard(t *testing.T) {
 		t.Errorf("the dashboard shows no %s", what)
 	}
 	has("node states over time", func(s string) bool {
-		return strings.HasPrefix(s, "state-timeline:") && strings.Contains(s, "caddy_minio_lb_node_ready")
+		return strings.HasPrefix(s, "state-timeline:") && strings.Contains(s, "caddy_minio_lb_node_state")
 	})
 	has("request rate per node", func(s string) bool {
 		return strings.Contains(s, "by (node) (rate(caddy_minio_lb_requests_total")

@@ -7,6 +7,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/minio-lb/caddy-minio-lb/internal/traffic"
 )
 
 // Replacer keys of the hold.
@@ -20,13 +22,12 @@ const (
 	HoldOutcomeKey = "http.reverse_proxy.healthready.hold"
 )
 
-// holdState counts the requests of a pool that wait for a node.
+// holdState counts the requests of a pool that wait for a node, for
+// hold_max. How holds end (and how long they took) goes to the pool's
+// traffic stats (internal/traffic), which /metrics and the status page
+// show; those outlive reloads, this count is the config's.
 type holdState struct {
-	waiting  atomic.Int64
-	served   atomic.Uint64 // holds that ended with a node
-	timedOut atomic.Uint64 // holds that ended at the deadline
-	full     atomic.Uint64 // requests not held: hold_max were waiting
-	waitNs   atomic.Uint64 // total time held, served or not
+	waiting atomic.Int64
 }
 
 // waitForNode holds r until the pool has a routable node, the request's
@@ -49,24 +50,27 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 	if !now.Before(deadline) {
 		return snap
 	}
+	stats := traffic.Pool(h.Name)
 	if h.holds.waiting.Add(1) > int64(h.HoldMax) {
 		h.holds.waiting.Add(-1)
-		h.holds.full.Add(1)
+		stats.HoldRejected()
 		if repl != nil {
 			repl.Set(HoldOutcomeKey, "full")
 		}
 		return snap
 	}
 	defer h.holds.waiting.Add(-1)
+	stats.HoldBegin()
+	result := traffic.HoldServed
+	defer func() { stats.Hold(time.Since(now), result) }()
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
-	defer func() { h.holds.waitNs.Add(uint64(time.Since(now))) }()
 	for snap.routable == 0 {
 		select {
 		case <-snap.changed:
 			snap = h.snap.Load()
 		case <-timer.C:
-			h.holds.timedOut.Add(1)
+			result = traffic.HoldExpired
 			if repl != nil {
 				repl.Set(HoldOutcomeKey, "timeout")
 			}
@@ -74,10 +78,10 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 				zap.Duration("hold", h.hold))
 			return h.snap.Load()
 		case <-r.Context().Done():
+			result = traffic.HoldCancelled
 			return snap
 		}
 	}
-	h.holds.served.Add(1)
 	return snap
 }
 

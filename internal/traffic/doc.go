@@ -1,7 +1,7 @@
 // Package traffic keeps the per-node traffic statistics of caddy-minio-lb:
 // what the proxy sent to each MinIO node, per S3 operation class, how it
 // ended, how long the node took to answer, and what happened around it
-// (retries to other nodes, hedged reads, busy refusals, holds, drains).
+// (retries to other nodes, hedged reads, busy refusals, holds).
 // The reverse_proxy transport records every attempt here; Caddy's /metrics
 // (through the collector of Register) and the healthready status page
 // (through Window) read it.
@@ -16,8 +16,9 @@
 //	n.End(op, status, ttfb, outcome, bytesIn, bytesOut)
 //
 // and, as they happen, n.Retry(next), n.Hedge(won), n.Busy(),
-// n.ShuttingDown(), n.Drain(on), and traffic.Pool(pool).HoldBegin(),
-// .Hold(wait, served), .HoldRejected(). Every call is safe for concurrent
+// n.ShuttingDown(), and traffic.Pool(pool).HoldBegin(),
+// .Hold(wait, result), .HoldRejected() (healthready records its holds).
+// Drains are node states of healthready (caddy_minio_lb_node_state). Every call is safe for concurrent
 // use and allocates nothing.
 //
 // pool is the healthready pool name (the `name` option), node the node's

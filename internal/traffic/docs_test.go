@@ -31,7 +31,7 @@ func TestDocsListEverything(t *testing.T) {
 	for _, v := range outcomeNames {
 		assert.Contains(t, doc, "`"+v+"`", "outcome label value")
 	}
-	for _, v := range []string{"won", "lost", "served", "expired", "rejected", "busy", "shutdown", OverflowName} {
+	for _, v := range []string{"won", "lost", "served", "expired", "cancelled", "rejected", "busy", "shutdown", OverflowName} {
 		assert.Contains(t, doc, "`"+v+"`")
 	}
 }

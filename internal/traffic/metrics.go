@@ -46,24 +46,18 @@ var (
 	descRefusals = desc("refusals_total",
 		"Requests the node refused without serving them, by reason (busy: 429 or 503 SlowDown; shutdown: 503 while stopping).",
 		"pool", "node", "reason")
-	descDrains = desc("drains_total",
-		"Times the node was put into draining.",
-		"pool", "node")
-	descDraining = desc("draining",
-		"1 while the node is draining (no new requests), else 0.",
-		"pool", "node")
 	descHolding = desc("holding",
 		"Requests waiting now for a routable node of the pool.",
 		"pool")
 	descHolds = desc("holds_total",
-		"Finished holds by result (served: a node became routable in time; expired: the client got an error; rejected: refused at once, too many holding).",
+		"Holds by result (served: a node became routable in time; expired: the deadline passed, the client got an error; cancelled: the client went away; rejected: not held, too many holding).",
 		"pool", "result")
 	descHoldWait = desc("hold_wait_seconds",
 		"Time requests were held waiting for a routable node.",
 		"pool")
 
 	allDescs = []*prometheus.Desc{descRequests, descFirstByte, descBytesIn, descBytesOut, descInFlight,
-		descRetries, descHedges, descRefusals, descDrains, descDraining, descHolding, descHolds, descHoldWait}
+		descRetries, descHedges, descRefusals, descHolding, descHolds, descHoldWait}
 )
 
 // MetricNames lists the name of every metric the collector exports, for
@@ -80,9 +74,9 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect sends the current values. Per node, in_flight, the byte and
-// drain counters, hedges and refusals are always sent (small fixed label
-// sets, so a zero is a zero rather than a missing series); requests_total
+// Collect sends the current values. Per node, in_flight, the byte
+// counters, hedges and refusals are always sent (small fixed label sets,
+// so a zero is a zero rather than a missing series); requests_total
 // only for label sets that counted something, first_byte_seconds only for
 // operation classes with an observation, retries_total only for pairs
 // with a retry: the bound stays the same, the scrape stays short.
@@ -93,8 +87,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			c.collectNode(ch, p, n, nodes)
 		}
 		ch <- prometheus.MustNewConstMetric(descHolding, prometheus.GaugeValue, float64(p.holding.Load()), p.name)
-		ch <- prometheus.MustNewConstMetric(descHolds, prometheus.CounterValue, float64(p.holdServed.Load()), p.name, "served")
-		ch <- prometheus.MustNewConstMetric(descHolds, prometheus.CounterValue, float64(p.holdExpired.Load()), p.name, "expired")
+		for r := range p.holdEnded {
+			ch <- prometheus.MustNewConstMetric(descHolds, prometheus.CounterValue, float64(p.holdEnded[r].Load()), p.name, holdResultNames[r])
+		}
 		ch <- prometheus.MustNewConstMetric(descHolds, prometheus.CounterValue, float64(p.holdRejected.Load()), p.name, "rejected")
 		cnt, sum, buckets := p.holdWait.read()
 		ch <- prometheus.MustNewConstHistogram(descHoldWait, cnt, sum, buckets, p.name)
@@ -137,12 +132,6 @@ func (c collector) collectNode(ch chan<- prometheus.Metric, p *PoolStats, n *Nod
 	ch <- prometheus.MustNewConstMetric(descHedges, prometheus.CounterValue, float64(n.hedgeLst.Load()), pool, node, "lost")
 	ch <- prometheus.MustNewConstMetric(descRefusals, prometheus.CounterValue, float64(n.busy.Load()), pool, node, "busy")
 	ch <- prometheus.MustNewConstMetric(descRefusals, prometheus.CounterValue, float64(n.shutdown.Load()), pool, node, "shutdown")
-	ch <- prometheus.MustNewConstMetric(descDrains, prometheus.CounterValue, float64(n.drains.Load()), pool, node)
-	dr := 0.0
-	if n.draining.Load() {
-		dr = 1
-	}
-	ch <- prometheus.MustNewConstMetric(descDraining, prometheus.GaugeValue, dr, pool, node)
 }
 
 // Register adds the collector of the process's traffic to reg (a config's

@@ -82,8 +82,6 @@ type Node struct {
 	hedgeLst atomic.Uint64
 	busy     atomic.Uint64
 	shutdown atomic.Uint64
-	drains   atomic.Uint64
-	draining atomic.Bool
 
 	ring ring // snapshots for Window
 }
@@ -186,18 +184,6 @@ func (n *Node) ShuttingDown() {
 	n.shutdown.Add(1)
 }
 
-// Drain marks n as draining (on) or not: a draining node gets no new
-// requests while the ones in flight finish. Each change to on counts one
-// drain.
-func (n *Node) Drain(on bool) {
-	if n == nil {
-		return
-	}
-	if n.draining.Swap(on) != on && on {
-		n.drains.Add(1)
-	}
-}
-
 // InFlight is the number of attempts to n in flight now.
 func (n *Node) InFlight() int64 {
 	if n == nil {
@@ -224,9 +210,6 @@ func inFlight(begun, ended uint64) int64 {
 	return int64(begun - ended)
 }
 
-// Draining reports whether n is marked draining.
-func (n *Node) Draining() bool { return n != nil && n.draining.Load() }
-
 // PoolStats is the traffic of a pool: its nodes, and what happens to
 // requests before a node is chosen (holds). Safe for concurrent use.
 type PoolStats struct {
@@ -239,8 +222,7 @@ type PoolStats struct {
 	over  *Node                     // past MaxPoolNodes, made once
 
 	holding      atomic.Int64
-	holdServed   atomic.Uint64
-	holdExpired  atomic.Uint64
+	holdEnded    [numHoldResults]atomic.Uint64
 	holdRejected atomic.Uint64
 	holdWait     holdHist
 }
@@ -272,19 +254,38 @@ func (p *PoolStats) HoldBegin() {
 	p.holding.Add(1)
 }
 
-// Hold records the end of a hold that HoldBegin started, after wait:
-// served when a node became routable and the request went on, else the
-// hold expired and the client got an error.
-func (p *PoolStats) Hold(wait time.Duration, served bool) {
+// HoldResult is how a hold ended.
+type HoldResult uint8
+
+// The hold results. Their String values are metric label values.
+const (
+	HoldServed    HoldResult = iota // a node became routable in time; the request went on
+	HoldExpired                     // the hold's deadline passed; the client got an error
+	HoldCancelled                   // the client went away while held
+	numHoldResults
+)
+
+var holdResultNames = [numHoldResults]string{"served", "expired", "cancelled"}
+
+// String is the result's label value.
+func (r HoldResult) String() string {
+	if r < numHoldResults {
+		return holdResultNames[r]
+	}
+	return "unknown"
+}
+
+// Hold records the end of a hold that HoldBegin started, after wait, and
+// how it ended.
+func (p *PoolStats) Hold(wait time.Duration, result HoldResult) {
 	if p == nil {
 		return
 	}
 	p.holding.Add(-1)
-	if served {
-		p.holdServed.Add(1)
-	} else {
-		p.holdExpired.Add(1)
+	if result >= numHoldResults {
+		result = HoldExpired
 	}
+	p.holdEnded[result].Add(1)
 	if wait < 0 {
 		wait = 0
 	}

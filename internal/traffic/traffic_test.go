@@ -191,7 +191,7 @@ func TestOutcomeString(t *testing.T) {
 		[]string{OK.String(), Retried.String(), Failed.String(), Cancelled.String(), Outcome(7).String()})
 }
 
-func TestRetriesHedgesRefusalsDrains(t *testing.T) {
+func TestRetriesHedgesRefusals(t *testing.T) {
 	r := newRegistry(newClock().now)
 	a, b, c := r.node("p", "a:1"), r.node("p", "b:1"), r.node("p", "c:1")
 	other := r.node("q", "x:1")
@@ -207,10 +207,6 @@ func TestRetriesHedgesRefusalsDrains(t *testing.T) {
 	c.Busy()
 	c.Busy()
 	c.ShuttingDown()
-	c.Drain(true)
-	c.Drain(true) // already draining: not a new drain
-	c.Drain(false)
-	c.Drain(true)
 	m := scrape(t, r)
 	assert.Equal(t, map[string]float64{
 		"caddy_minio_lb_retries_total{from=a:1,pool=p,to=b:1}":       2,
@@ -223,10 +219,6 @@ func TestRetriesHedgesRefusalsDrains(t *testing.T) {
 	assert.Equal(t, 0.0, m["caddy_minio_lb_hedges_total{node=a:1,pool=p,result=won}"])
 	assert.Equal(t, 2.0, m["caddy_minio_lb_refusals_total{node=c:1,pool=p,reason=busy}"])
 	assert.Equal(t, 1.0, m["caddy_minio_lb_refusals_total{node=c:1,pool=p,reason=shutdown}"])
-	assert.Equal(t, 2.0, m["caddy_minio_lb_drains_total{node=c:1,pool=p}"])
-	assert.Equal(t, 1.0, m["caddy_minio_lb_draining{node=c:1,pool=p}"])
-	assert.Equal(t, 0.0, m["caddy_minio_lb_draining{node=a:1,pool=p}"])
-	assert.True(t, c.Draining())
 }
 
 func TestHolds(t *testing.T) {
@@ -235,8 +227,10 @@ func TestHolds(t *testing.T) {
 	p.HoldBegin()
 	p.HoldBegin()
 	p.HoldBegin()
-	p.Hold(200*time.Millisecond, true)
-	p.Hold(5*time.Second, false)
+	p.HoldBegin()
+	p.Hold(200*time.Millisecond, HoldServed)
+	p.Hold(5*time.Second, HoldExpired)
+	p.Hold(0, HoldCancelled)
 	p.HoldRejected()
 	assert.Equal(t, int64(1), p.Holding())
 	m := scrape(t, r)
@@ -244,9 +238,12 @@ func TestHolds(t *testing.T) {
 	assert.Equal(t, 1.0, m["caddy_minio_lb_holds_total{pool=p,result=served}"])
 	assert.Equal(t, 1.0, m["caddy_minio_lb_holds_total{pool=p,result=expired}"])
 	assert.Equal(t, 1.0, m["caddy_minio_lb_holds_total{pool=p,result=rejected}"])
-	assert.Equal(t, 2.0, m["caddy_minio_lb_hold_wait_seconds_count{pool=p}"])
+	assert.Equal(t, 1.0, m["caddy_minio_lb_holds_total{pool=p,result=cancelled}"])
+	assert.Equal(t, 3.0, m["caddy_minio_lb_hold_wait_seconds_count{pool=p}"])
 	assert.InDelta(t, 5.2, m["caddy_minio_lb_hold_wait_seconds_sum{pool=p}"], 1e-9)
-	assert.Equal(t, 1.0, m["caddy_minio_lb_hold_wait_seconds_bucket_le_0.25{pool=p}"])
+	assert.Equal(t, 2.0, m["caddy_minio_lb_hold_wait_seconds_bucket_le_0.25{pool=p}"])
+	assert.Equal(t, []string{"served", "expired", "cancelled", "unknown"},
+		[]string{HoldServed.String(), HoldExpired.String(), HoldCancelled.String(), HoldResult(9).String()})
 
 	// A pool without holds still exports its hold series, at zero.
 	r2 := newRegistry(newClock().now)
@@ -266,15 +263,13 @@ func TestNilSafe(t *testing.T) {
 		n.Hedge(true)
 		n.Busy()
 		n.ShuttingDown()
-		n.Drain(true)
 		p.HoldBegin()
-		p.Hold(time.Second, true)
+		p.Hold(time.Second, HoldServed)
 		p.HoldRejected()
 	})
 	assert.Equal(t, Window{}, n.Window(time.Now()))
 	assert.Equal(t, Window{}, p.Window(time.Now()))
 	assert.Zero(t, n.InFlight())
-	assert.False(t, n.Draining())
 	assert.Zero(t, p.Holding())
 	assert.Nil(t, p.Nodes())
 }
@@ -400,8 +395,7 @@ func TestZeroAllocs(t *testing.T) {
 		{"Hedge", func() { n.Hedge(true) }},
 		{"Busy", func() { n.Busy() }},
 		{"ShuttingDown", func() { n.ShuttingDown() }},
-		{"Drain", func() { n.Drain(true); n.Drain(false) }},
-		{"Hold", func() { p.HoldBegin(); p.Hold(time.Millisecond, true); p.HoldRejected() }},
+		{"Hold", func() { p.HoldBegin(); p.Hold(time.Millisecond, HoldServed); p.HoldRejected() }},
 		{"For existing", func() { r.node("p", "a:1") }},
 		{"Lookup", func() { r.lookup("p", "b:1") }},
 	}
