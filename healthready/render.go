@@ -183,9 +183,9 @@ table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eef0f4;white-space:nowrap}
 .wrap{overflow-x:auto}
 .small{font-size:12px;color:#5b6475}
-th{font-size:12px;color:#5b6475;font-weight:600;background:#fafbfc}
+th{font-size:12px;color:#5b6475;font-weight:600;background:#fafbfc;white-space:normal;vertical-align:bottom}
 td.mono{font-family:ui-monospace,monospace}
-td.st{white-space:normal;min-width:90px;max-width:260px}
+td.st{white-space:normal;min-width:170px;max-width:280px}
 .reason{white-space:normal;margin-top:2px}
 tr.ready td:first-child{border-left:4px solid #1f9d55}
 tr.not_ready td:first-child,tr.ejected td:first-child{border-left:4px solid #d64545}
@@ -209,7 +209,7 @@ tr.grp th{text-align:center;background:#fff;border-bottom:none;text-transform:up
 <div class="tot">{{with .Traffic}}<b>{{rate .ReqPerSec}}</b> req/s · <b class="{{errClass .ErrorPct}}">{{pct .ErrorPct}}</b> errors · p50 <b>{{lat .P50MS}}</b> · p99 <b>{{lat .P99MS}}</b> · <b>{{.InFlight}}</b> in flight · in <b>{{bytes .BytesInPerSec}}</b> · out <b>{{bytes .BytesOutPerSec}}</b>{{if .Holding}} <span class="badge bad">{{.Holding}} HOLDING</span>{{end}}{{end}} <span class="small">last minute</span></div>
 <div class="wrap"><table>
 <tr class="grp"><th colspan="3"></th><th colspan="7" class="g">traffic, last minute</th><th colspan="6" class="g">health</th></tr>
-<tr><th>node</th><th>state</th><th>since</th><th class="n g">req/s</th><th class="n">errors</th><th class="n">p50</th><th class="n">p99</th><th class="n">in flight</th><th class="n">in/s</th><th class="n">out/s</th><th class="n g" title="consecutive good / failed probes">probes ok/fail</th><th>last status</th><th class="n">probe</th><th class="n" title="failed attempts within passive_window">passive</th><th class="n" title="Caddy's own fail count / requests in flight to the address, all sites">caddy fails/in flight</th><th class="n" title="probes answered with X-Minio-Server-Status">offline answers</th></tr>
+<tr><th>node</th><th>state</th><th>since</th><th class="n g">req/s</th><th class="n">errors</th><th class="n">p50</th><th class="n">p99</th><th class="n">in flight</th><th class="n">in/s</th><th class="n">out/s</th><th class="n g" title="consecutive good / failed probes">probes ok / fail</th><th>last status</th><th class="n">probe</th><th class="n" title="failed attempts within passive_window">passive</th><th class="n" title="Caddy's own fail count / requests in flight to the address, all sites">caddy fails / in flight</th><th class="n" title="probes answered with X-Minio-Server-Status">offline answers</th></tr>
 {{range .Nodes}}<tr class="{{.State}}"><td class="mono">{{.Upstream}}{{if ne .Probe .Upstream}}<div class="small">probe {{.Probe}}</div>{{end}}</td>
 <td class="st">{{with badge .}}<span class="badge {{.Class}}">{{.Label}}</span>{{end}}{{if and .Reason (ne .State "ready")}}<div class="small reason">{{.Reason}}</div>{{end}}</td>
 <td>{{ago .Since}}</td>

@@ -94,7 +94,7 @@ func TestStatusTraffic(t *testing.T) {
 
 	html := serveStatus(t, s, "/upstream/health/?format=html", "").Body.String()
 	for _, want := range []string{"traffic, last minute", "<th class=\"n g\">req/s</th>", "<th class=\"n\">p99</th>",
-		"caddy fails/in flight", "3 retried", `class="n ewarn">4.0%`, "1 HOLDING", "req/s · "} {
+		"caddy fails / in flight", "3 retried", `class="n ewarn">4.0%`, "1 HOLDING", "req/s · "} {
 		assert.Contains(t, html, want)
 	}
 }
