@@ -1,11 +1,16 @@
 package healthready
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -138,4 +143,72 @@ func TestErrClass(t *testing.T) {
 	for pct, want := range map[float64]string{0: "", 1: "", 1.01: "ewarn", 5: "ewarn", 5.5: "ebad", 100: "ebad"} {
 		assert.Equal(t, want, errClass(pct), "%v%%", pct)
 	}
+}
+
+// TestHoldsRecordedInTraffic: the hold records every way a hold ends in
+// the pool's traffic stats, which /metrics exports: expired (deadline),
+// cancelled (client gone), rejected (hold_max waiting already) and served
+// (a node became routable).
+func TestHoldsRecordedInTraffic(t *testing.T) {
+	node := newFakeNode(t, "n")
+	node.mode.Store(mode503)
+	pool := fmt.Sprintf("holds-%d", time.Now().UnixNano())
+	cfg := fastPool(pool, node.addr())
+	hold := caddy.Duration(150 * time.Millisecond)
+	cfg.Hold, cfg.HoldMax = &hold, 1
+	h := provision(t, cfg)
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeNotReady }, "no routable node")
+
+	get := func(ctx context.Context) {
+		r := httptest.NewRequest(http.MethodGet, "/b/o", nil).WithContext(ctx)
+		_, err := h.GetUpstreams(r)
+		assert.NoError(t, err)
+	}
+	get(context.Background()) // expires after 150ms
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	get(gone) // the client is gone
+
+	// One request holds (a long deadline); a second finds hold_max full.
+	long := caddy.Duration(time.Minute)
+	h.hold = time.Duration(long)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		get(context.Background())
+	}()
+	stats := traffic.LookupPool(pool)
+	eventually(t, wait, func() bool { return stats.Holding() == 1 }, "one request holding")
+	get(context.Background())
+	node.mode.Store(modeOK) // a good probe readmits: the held request is served
+	select {
+	case <-done:
+	case <-time.After(wait):
+		t.Fatal("the held request was not served when the node became routable")
+	}
+	assert.Zero(t, stats.Holding())
+
+	reg := prometheus.NewRegistry()
+	require.NoError(t, traffic.Register(reg))
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["pool"] != pool {
+				continue
+			}
+			switch mf.GetName() {
+			case "caddy_minio_lb_holds_total":
+				got[labels["result"]] = m.GetCounter().GetValue()
+			case "caddy_minio_lb_hold_wait_seconds":
+				got["waits"] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	assert.Equal(t, map[string]float64{"served": 1, "expired": 1, "cancelled": 1, "rejected": 1, "waits": 3}, got)
 }
