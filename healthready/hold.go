@@ -62,7 +62,17 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 	defer h.holds.waiting.Add(-1)
 	stats.HoldBegin()
 	result := traffic.HoldServed
-	defer func() { stats.Hold(time.Since(now), result) }()
+	defer func() {
+		waited := time.Since(now)
+		stats.Hold(waited, result)
+		if repl != nil {
+			// for the access log: the request's time held, over all its
+			// attempts
+			ms, _ := repl.Get(traffic.PlaceholderHoldMS)
+			prev, _ := ms.(float64)
+			repl.Set(traffic.PlaceholderHoldMS, prev+float64(waited)/1e6)
+		}
+	}()
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	for snap.routable == 0 {

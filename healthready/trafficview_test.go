@@ -165,6 +165,15 @@ func TestHoldsRecordedInTraffic(t *testing.T) {
 		assert.NoError(t, err)
 	}
 	get(context.Background()) // expires after 150ms
+	// The access log's placeholder says how long the request was held.
+	repl := caddy.NewReplacer()
+	r := httptest.NewRequest(http.MethodGet, "/b/o", nil)
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+	_, err := h.GetUpstreams(r)
+	require.NoError(t, err)
+	held, ok := repl.Get(traffic.PlaceholderHoldMS)
+	require.True(t, ok, "hold_ms set")
+	assert.GreaterOrEqual(t, held.(float64), 150.0)
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
 	get(gone) // the client is gone
@@ -210,5 +219,5 @@ func TestHoldsRecordedInTraffic(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, map[string]float64{"served": 1, "expired": 1, "cancelled": 1, "rejected": 1, "waits": 3}, got)
+	assert.Equal(t, map[string]float64{"served": 1, "expired": 2, "cancelled": 1, "rejected": 1, "waits": 4}, got)
 }

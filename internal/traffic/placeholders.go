@@ -1,6 +1,7 @@
 package traffic
 
-// Placeholders the minio transport sets on each proxied request, for the
+// Placeholders the minio transport (and, for holds, healthready) sets on
+// each proxied request, for the
 // access log (`log_append first_node {http.reverse_proxy.minio.first_node}`)
 // or any other place Caddy expands placeholders. They name nodes and an
 // operation class, never a bucket, an object or the session key: the raw
@@ -35,7 +36,8 @@ const (
 	// attempt that was not retried ("ok", "failed" or "cancelled").
 	PlaceholderOutcome = "http.reverse_proxy.minio.outcome"
 	// PlaceholderHoldMS is how long the request waited for a routable node,
-	// in milliseconds (unset when it was not held).
+	// in milliseconds over all its attempts (unset when it was not held).
+	// healthready's hold sets it.
 	PlaceholderHoldMS = "http.reverse_proxy.minio.hold_ms"
 )
 
