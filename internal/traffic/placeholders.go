@@ -1,9 +1,9 @@
 package traffic
 
 // Placeholders the minio transport (and, for holds, healthready) sets on
-// each proxied request, for the
-// access log (`log_append first_node {http.reverse_proxy.minio.first_node}`)
-// or any other place Caddy expands placeholders. They name nodes and an
+// each proxied request, for the access log
+// (`log_append first_node {http.reverse_proxy.minio.first_node}`) or any
+// other place Caddy expands placeholders. They name nodes and an
 // operation class, never a bucket, an object or the session key: the raw
 // session id is not logged (session_affinity's key_hash placeholder is the
 // way to tell sessions apart).
