@@ -23,17 +23,26 @@ const (
 )
 
 // holdState counts the requests of a pool that wait for a node, for
-// hold_max. How holds end (and how long they took) goes to the pool's
-// traffic stats (internal/traffic), which /metrics and the status page
-// show; those outlive reloads, this count is the config's.
+// hold_max and the status page's counts since the config was loaded. The
+// same events also go to the pool's traffic stats (internal/traffic),
+// which outlive reloads and which /metrics exports.
 type holdState struct {
-	waiting atomic.Int64
+	waiting  atomic.Int64
+	served   atomic.Uint64 // holds that ended with a node
+	timedOut atomic.Uint64 // holds that ended at the deadline
+	full     atomic.Uint64 // requests not held: hold_max were waiting
+	waitNs   atomic.Uint64 // total time held, served or not
 }
 
 // waitForNode holds r until the pool has a routable node, the request's
 // hold deadline passes, or the client goes away, and returns the snapshot
 // to route by. Nothing of the request has been read: an upload waits as a
 // download does. More than hold_max waiting requests are not held.
+//
+// A request that waited the whole hold is not sent to every node (no
+// fail-open with zero routable nodes while holding is on): the probes ran
+// every 100 ms and saw none that can serve, and sending it would only turn
+// a clear "retry later" (503 with Retry-After) into connection errors.
 func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	now := time.Now()
@@ -48,16 +57,17 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 		}
 	}
 	if !now.Before(deadline) {
-		return snap
+		return noNode
 	}
 	stats := traffic.Pool(h.Name)
 	if h.holds.waiting.Add(1) > int64(h.HoldMax) {
 		h.holds.waiting.Add(-1)
+		h.holds.full.Add(1)
 		stats.HoldRejected()
 		if repl != nil {
 			repl.Set(HoldOutcomeKey, "full")
 		}
-		return snap
+		return noNode
 	}
 	defer h.holds.waiting.Add(-1)
 	stats.HoldBegin()
@@ -75,25 +85,34 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 	}()
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
+	defer func() { h.holds.waitNs.Add(uint64(time.Since(now))) }()
 	for snap.routable == 0 {
 		select {
 		case <-snap.changed:
 			snap = h.snap.Load()
 		case <-timer.C:
+			h.holds.timedOut.Add(1)
 			result = traffic.HoldExpired
 			if repl != nil {
 				repl.Set(HoldOutcomeKey, "timeout")
 			}
 			h.logger.Debug("request held without a node until its deadline", zap.String("pool", h.Name),
 				zap.Duration("hold", h.hold))
-			return h.snap.Load()
+			if s := h.snap.Load(); s.routable > 0 {
+				return s
+			}
+			return noNode
 		case <-r.Context().Done():
 			result = traffic.HoldCancelled
-			return snap
+			return noNode
 		}
 	}
+	h.holds.served.Add(1)
 	return snap
 }
+
+// noNode routes nowhere: Caddy answers 503, s3_errors makes it an S3 error.
+var noNode = &snapshot{}
 
 // Holds reports whether requests wait for a node when none is routable.
 func (h *HealthReady) Holds() bool { return h.hold > 0 }

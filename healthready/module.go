@@ -10,6 +10,7 @@ package healthready
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -65,9 +66,9 @@ const (
 //
 // When no node is routable (a whole-cluster restart), new requests wait
 // (hold) until one is, probes run every 100 ms and one good probe makes a
-// node routable. When the hold ends without a node, and whenever fewer than
-// min_ready nodes are routable, all configured upstreams are returned
-// (fail-open).
+// node routable; a request whose hold ends without a node routes nowhere
+// (503). When fewer than min_ready nodes are routable (but some are, or
+// holding is off), all configured upstreams are returned (fail-open).
 //
 // Probe loops are shared per probe target by every site and survive config
 // reloads; so does passive ejection state (per dial address).
@@ -147,8 +148,8 @@ type HealthReady struct {
 
 	// Below this many routable nodes the pool fails open: every configured
 	// upstream is returned, so the site does not answer 503 for everything.
-	// With no routable node at all, the hold comes first. 0 never fails
-	// open. Default: 1.
+	// With no routable node at all and hold on, the hold replaces it. 0
+	// never fails open. Default: 1.
 	MinReady *int `json:"min_ready,omitempty"`
 
 	// How long a request waits for a routable node when the pool has none
@@ -195,7 +196,6 @@ type HealthReady struct {
 	minReady int           // MinReady with its default
 	hold     time.Duration // Hold with its default
 	holds    holdState
-	busyTurn atomic.Uint64 // alternates a busy node in and out of GetUpstreams
 }
 
 // node is one configured upstream of a pool.
@@ -381,8 +381,8 @@ func (h *HealthReady) warnWithoutRetries(ctx caddy.Context) {
 
 // GetUpstreams returns the routable upstreams in config order (or all of
 // them while failing open). With no routable node it first holds the
-// request until one is (see hold.go). A busy node is left out of every
-// other call, which halves its share of new requests; with
+// request until one is (see hold.go). A busy node is left out of half the
+// calls (at random), which halves its share of new requests; with
 // session_affinity its keys go to their next node meanwhile.
 //
 // They are new Upstream values on every call: Caddy provisions what this
@@ -400,7 +400,10 @@ func (h *HealthReady) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, e
 	skipBusy := false
 	if n := countFalse(busy); n > 0 && n < len(busy) {
 		// Only when a node that is not busy remains to take the request.
-		skipBusy = h.busyTurn.Add(1)%2 == 0
+		// A coin per call, not a turn: a request retried after a busy
+		// refusal calls again, and a strict alternation would then show
+		// the busy node to every first attempt.
+		skipBusy = rand.Uint64()&1 == 0
 	}
 	vals := make([]reverseproxy.Upstream, len(dials))
 	ups := make([]*reverseproxy.Upstream, 0, len(dials))

@@ -21,6 +21,15 @@ type PoolView struct {
 	MinReady int `json:"min_ready"`
 	// FailOpen is true while the pool routes to every upstream.
 	FailOpen bool `json:"fail_open"`
+	// Held counts the requests waiting for a node right now (no node is
+	// routable; see hold).
+	Held int64 `json:"held"`
+	// HoldsServed, HoldsTimedOut and HoldsFull count holds that ended with
+	// a node, holds that ran out, and requests not held because hold_max
+	// were waiting (since the pool's config was loaded).
+	HoldsServed   uint64 `json:"holds_served"`
+	HoldsTimedOut uint64 `json:"holds_timed_out"`
+	HoldsFull     uint64 `json:"holds_full"`
 	// FailOpenSince is when fail_open last changed.
 	FailOpenSince time.Time `json:"fail_open_since,omitzero"`
 	// Probe is the probe configuration.
@@ -119,6 +128,8 @@ func (h *HealthReady) view(hosts map[string]caddyHostCounts) PoolView {
 		},
 		Nodes: make([]NodeView, 0, len(h.nodes)),
 	}
+	v.Held, v.HoldsServed = h.holds.waiting.Load(), h.holds.served.Load()
+	v.HoldsTimedOut, v.HoldsFull = h.holds.timedOut.Load(), h.holds.full.Load()
 	h.evalMu.Lock()
 	v.FailOpen, v.FailOpenSince = h.failOpen, h.failOpenSince
 	for _, n := range h.nodes {

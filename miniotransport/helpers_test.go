@@ -89,6 +89,7 @@ const (
 	readHalfThen503                       // read half the body, then answer 503
 	readAllThenStall                      // read the whole body, never answer
 	trickle                               // answer 200 at once, then the body slowly
+	slow                                  // serve after a delay (fakeNode.delay)
 )
 
 // fakeNode is a raw HTTP/1.1 server on loopback whose behaviour can be
@@ -101,7 +102,12 @@ type fakeNode struct {
 	received []received // complete requests it answered 200
 	reqs     atomic.Int64
 	bodyRead atomic.Int64 // body bytes read, over all requests
+	probes   atomic.Int64 // readiness probes answered
+	served   atomic.Int64 // requests answered 200
+	delay    atomic.Int64 // slow mode: nanoseconds before answering
 	stall    chan struct{}
+	lnMu     sync.Mutex
+	port     int
 }
 
 type received struct {
@@ -114,21 +120,42 @@ func newFakeNode(t testing.TB, mode nodeBehaviour) *fakeNode {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	f := &fakeNode{t: t, ln: ln, stall: make(chan struct{})}
+	f := &fakeNode{t: t, ln: ln, stall: make(chan struct{}), port: ln.Addr().(*net.TCPAddr).Port}
 	f.mode.Store(int32(mode))
-	go f.accept()
+	go f.accept(ln)
 	t.Cleanup(func() {
 		close(f.stall)
-		_ = ln.Close()
+		f.lnMu.Lock()
+		_ = f.ln.Close()
+		f.lnMu.Unlock()
 	})
 	return f
 }
 
-func (f *fakeNode) addr() string { return f.ln.Addr().String() }
+func (f *fakeNode) addr() string { return fmt.Sprintf("127.0.0.1:%d", f.port) }
 
-func (f *fakeNode) accept() {
+// down closes the listener: new connections are refused, as to a stopped
+// process.
+func (f *fakeNode) down() {
+	f.lnMu.Lock()
+	defer f.lnMu.Unlock()
+	_ = f.ln.Close()
+}
+
+// up listens again on the same port.
+func (f *fakeNode) up() {
+	f.t.Helper()
+	f.lnMu.Lock()
+	defer f.lnMu.Unlock()
+	ln, err := net.Listen("tcp", f.addr())
+	require.NoError(f.t, err)
+	f.ln = ln
+	go f.accept(ln)
+}
+
+func (f *fakeNode) accept(ln net.Listener) {
 	for {
-		c, err := f.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -144,7 +171,6 @@ func (f *fakeNode) serveConn(c net.Conn) {
 		if err != nil {
 			return
 		}
-		f.reqs.Add(1)
 		if !f.handle(c, br, req) {
 			return
 		}
@@ -153,6 +179,10 @@ func (f *fakeNode) serveConn(c net.Conn) {
 
 // handle answers one request; false closes the connection.
 func (f *fakeNode) handle(c net.Conn, br *bufio.Reader, req *http.Request) bool {
+	if req.URL.Path == "/minio/health/ready" {
+		return f.probe(c)
+	}
+	f.reqs.Add(1)
 	expect := strings.EqualFold(req.Header.Get("Expect"), "100-continue")
 	cont := func() {
 		if expect {
@@ -196,6 +226,13 @@ func (f *fakeNode) handle(c net.Conn, br *bufio.Reader, req *http.Request) bool 
 		}
 		return true
 	}
+	if nodeBehaviour(f.mode.Load()) == slow {
+		select {
+		case <-f.stall:
+			return false
+		case <-time.After(time.Duration(f.delay.Load())):
+		}
+	}
 	cont()
 	h := sha256.New()
 	n, err := io.Copy(h, req.Body)
@@ -206,8 +243,25 @@ func (f *fakeNode) handle(c net.Conn, br *bufio.Reader, req *http.Request) bool 
 	sum := hex.EncodeToString(h.Sum(nil))
 	f.mu.Lock()
 	f.received = append(f.received, received{req.Method, req.RequestURI, n, sum})
+	f.served.Add(1)
 	f.mu.Unlock()
 	writeResp(c, 200, map[string]string{"X-Node": f.addr(), "X-Body-Sha256": sum}, "ok "+f.addr())
+	return true
+}
+
+// probe answers a readiness probe as MinIO would in the node's mode: the
+// shutdown answer while shutting down, nothing while frozen, else 200.
+func (f *fakeNode) probe(c net.Conn) bool {
+	f.probes.Add(1)
+	switch nodeBehaviour(f.mode.Load()) {
+	case shutdown:
+		writeResp(c, 503, map[string]string{"Connection": "close"}, "http: Server closed")
+		return false
+	case stallHeaders:
+		<-f.stall
+		return false
+	}
+	writeResp(c, 200, nil, "")
 	return true
 }
 

@@ -1,0 +1,367 @@
+package miniotransport
+
+import (
+	"bytes"
+	"fmt"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	_ "github.com/minio-lb/caddy-minio-lb/healthready"
+	_ "github.com/minio-lb/caddy-minio-lb/s3errors"
+	_ "github.com/minio-lb/caddy-minio-lb/sessionaffinity"
+)
+
+// poolProxy is s3_errors + reverse_proxy with healthready (probes every
+// interval, rise 1 fall 1, and the pool's own options), lb_policy first
+// (the nodes are tried in order) and the minio transport.
+func poolProxy(name string, pool map[string]any, transport map[string]any, nodes ...string) map[string]any {
+	src := map[string]any{
+		"source": "healthready", "name": name, "upstreams": nodes,
+		"interval": int64(50 * time.Millisecond), "timeout": int64(time.Second),
+		"rise": 1, "fall": 1,
+	}
+	for k, v := range pool {
+		src[k] = v
+	}
+	tr := map[string]any{"protocol": "minio"}
+	for k, v := range transport {
+		tr[k] = v
+	}
+	return map[string]any{
+		"handler": "subroute",
+		"routes": []any{map[string]any{"handle": []any{
+			map[string]any{"handler": "s3_errors"},
+			map[string]any{
+				"handler":           "reverse_proxy",
+				"dynamic_upstreams": src,
+				"transport":         tr,
+				"load_balancing": map[string]any{
+					"selection_policy": map[string]any{"policy": "first"},
+					"retries":          len(nodes) + 1,
+					"retry_match":      []any{map[string]any{"method": []string{"GET", "HEAD"}}},
+				},
+			},
+		}}},
+	}
+}
+
+// statusOf reads a pool's node states from the status page of an extra
+// route: it is served on /upstream/health/ by withStatus.
+func withStatus(proxy map[string]any) map[string]any {
+	return map[string]any{
+		"handler": "subroute",
+		"routes": []any{
+			map[string]any{
+				"match":  []any{map[string]any{"path": []string{"/upstream/health/*"}}},
+				"handle": []any{map[string]any{"handler": "healthready_status"}},
+			},
+			map[string]any{"handle": []any{proxy}},
+		},
+	}
+}
+
+type poolStatus struct {
+	Pools []struct {
+		Name  string `json:"name"`
+		Held  int    `json:"held"`
+		Nodes []struct {
+			Upstream string `json:"upstream"`
+			State    string `json:"state"`
+			Reason   string `json:"reason"`
+		} `json:"nodes"`
+	} `json:"pools"`
+}
+
+func nodeStates(t *testing.T, base, pool string) map[string]string {
+	t.Helper()
+	resp, err := http.Get(base + "/upstream/health/?format=json")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var s poolStatus
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&s))
+	out := map[string]string{}
+	for _, p := range s.Pools {
+		if p.Name == pool {
+			for _, n := range p.Nodes {
+				out[n.Upstream] = n.State + ": " + n.Reason
+			}
+		}
+	}
+	return out
+}
+
+func heldIn(t *testing.T, base, pool string) int {
+	t.Helper()
+	resp, err := http.Get(base + "/upstream/health/?format=json")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var s poolStatus
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&s))
+	for _, p := range s.Pools {
+		if p.Name == pool {
+			return p.Held
+		}
+	}
+	return -1
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10s: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func stateIs(t *testing.T, base, pool, node, prefix string) func() bool {
+	return func() bool {
+		s := nodeStates(t, base, pool)[node]
+		return len(s) >= len(prefix) && s[:len(prefix)] == prefix
+	}
+}
+
+// TestGoingAwayEjectsAtOnce: MinIO's shutdown answer on real traffic takes
+// the node out at once (no fall probes), the request goes on to the next
+// node, and later requests do not touch the departing node.
+func TestGoingAwayEjectsAtOnce(t *testing.T) {
+	a, b := newFakeNode(t, serve), newFakeNode(t, serve)
+	pool := map[string]any{"interval": int64(time.Hour)} // one probe each: only traffic changes the states
+	base := startProxy(t, withStatus(poolProxy("away", pool, nil, a.addr(), b.addr())))
+	eventually(t, "both ready", func() bool {
+		s := nodeStates(t, base, "away")
+		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
+	})
+	a.mode.Store(int32(shutdown))
+	resp, err := client().Get(base + "/bucket/object")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, b.addr(), resp.Header.Get("X-Node"))
+	assert.Contains(t, nodeStates(t, base, "away")[a.addr()], "ejected: going away: answered 503")
+	asked := a.reqs.Load()
+	for range 5 {
+		resp, err := client().Get(base + "/bucket/object")
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	assert.Equal(t, asked, a.reqs.Load(), "no request went to the departing node")
+}
+
+// TestHoldRidesThroughAnOutage: with every node down, a GET and an upload
+// wait for the first node back (probes every 100 ms, one pass readmits)
+// and succeed, the upload whole.
+func TestHoldRidesThroughAnOutage(t *testing.T) {
+	a, b := newFakeNode(t, serve), newFakeNode(t, serve)
+	pool := map[string]any{"interval": int64(time.Hour), "rise": 3, "fall": 3, "hold": int64(10 * time.Second)}
+	base := startProxy(t, withStatus(poolProxy("hold", pool, nil, a.addr(), b.addr())))
+	eventually(t, "both ready", func() bool {
+		s := nodeStates(t, base, "hold")
+		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
+	})
+	a.down()
+	b.down()
+	// The first request finds both down (dial refused): each is ejected
+	// and the request is held.
+	body, sum := payload(t, 512<<10)
+	type result struct {
+		method string
+		status int
+		node   string
+		sha    string
+		took   time.Duration
+		err    error
+	}
+	results := make(chan result, 2)
+	var back time.Time
+	var backMu sync.Mutex
+	send := func(req *http.Request) {
+		resp, err := client().Do(req)
+		if err != nil {
+			results <- result{err: err}
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		backMu.Lock()
+		took := time.Since(back)
+		backMu.Unlock()
+		results <- result{method: req.Method, status: resp.StatusCode, node: resp.Header.Get("X-Node"), sha: resp.Header.Get("X-Body-Sha256"), took: took}
+	}
+	get, _ := http.NewRequest(http.MethodGet, base+"/bucket/object", nil)
+	put, _ := http.NewRequest(http.MethodPut, base+"/bucket/upload", bytes.NewReader(body))
+	put.Header.Set("Expect", "100-continue")
+	backMu.Lock()
+	go send(get)
+	go send(put)
+	backMu.Unlock()
+	eventually(t, "both nodes out", func() bool {
+		s := nodeStates(t, base, "hold")
+		return s[a.addr()][:5] != "ready" && s[b.addr()][:5] != "ready"
+	})
+	probes := b.probes.Load()
+	backMu.Lock()
+	back = time.Now()
+	b.up()
+	backMu.Unlock()
+	for range 2 {
+		r := <-results
+		require.NoError(t, r.err)
+		assert.Equal(t, http.StatusOK, r.status)
+		assert.Equal(t, b.addr(), r.node)
+		if r.method == http.MethodPut {
+			assert.Equal(t, sum, r.sha, "the held upload arrives whole")
+		}
+		assert.Less(t, r.took, 3*time.Second, "held requests go out soon after a node is back")
+	}
+	assert.LessOrEqual(t, b.probes.Load()-probes, int64(20), "one good probe readmits while nothing is routable")
+}
+
+// s3err decodes an S3 error document.
+type s3err struct {
+	Code, Message string
+}
+
+// TestHoldBounds: a hold that runs out and a hold that is full answer
+// S3 errors, the first after the hold, the second at once.
+func TestHoldBounds(t *testing.T) {
+	a := newFakeNode(t, serve)
+	a.down()
+	pool := map[string]any{"hold": int64(700 * time.Millisecond), "hold_max": 1}
+	base := startProxy(t, withStatus(poolProxy("bounds", pool, nil, a.addr())))
+	eventually(t, "node out", stateIs(t, base, "bounds", a.addr(), "not_ready"))
+
+	type answer struct {
+		status     int
+		code       string
+		retryAfter string
+		took       time.Duration
+	}
+	ask := func() answer {
+		start := time.Now()
+		resp, err := client().Get(base + "/bucket/object")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var e s3err
+		b, _ := io.ReadAll(resp.Body)
+		_ = xml.Unmarshal(b, &e)
+		return answer{resp.StatusCode, e.Code, resp.Header.Get("Retry-After"), time.Since(start)}
+	}
+	first := make(chan answer, 1)
+	go func() { first <- ask() }()
+	// The second request comes while the first one is held.
+	eventually(t, "one request held", func() bool { return heldIn(t, base, "bounds") == 1 })
+	second := ask()
+	assert.Equal(t, answer{503, "SlowDown", "1", second.took}, second, "hold_max 1 is taken: SlowDown at once")
+	assert.Less(t, second.took, 500*time.Millisecond)
+	got := <-first
+	assert.Equal(t, 503, got.status)
+	assert.Equal(t, "ServiceUnavailable", got.code)
+	assert.Equal(t, "1", got.retryAfter)
+	assert.GreaterOrEqual(t, got.took, 700*time.Millisecond, "held for the whole hold")
+}
+
+// TestBusyIsNotDead: a node that answers 429 stays routable (busy, never
+// ejected) with about half its share; every request succeeds on the next
+// node of its key. The key is one whose first node is the busy one.
+func TestBusyIsNotDead(t *testing.T) {
+	a, b := newFakeNode(t, serve), newFakeNode(t, serve)
+	proxy := poolProxy("busy", map[string]any{"busy_window": int64(time.Minute)}, nil, a.addr(), b.addr())
+	rp := proxy["routes"].([]any)[0].(map[string]any)["handle"].([]any)[1].(map[string]any)
+	rp["load_balancing"].(map[string]any)["selection_policy"] = map[string]any{"policy": "session_affinity"}
+	base := startProxy(t, withStatus(proxy))
+	eventually(t, "both ready", func() bool {
+		s := nodeStates(t, base, "busy")
+		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
+	})
+	key := ""
+	for i := 0; key == "" && i < 100; i++ {
+		resp, err := client().Get(fmt.Sprintf("%s/bucket/object?sessionid=k%d", base, i))
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		if resp.Header.Get("X-Node") == a.addr() {
+			key = fmt.Sprintf("k%d", i)
+		}
+	}
+	require.NotEmpty(t, key, "a key whose first node is a")
+	a.mode.Store(int32(busy429))
+	before, served := a.reqs.Load(), b.served.Load()
+	const n = 60
+	for range n {
+		resp, err := client().Get(base + "/bucket/object?sessionid=" + key)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	assert.Contains(t, nodeStates(t, base, "busy")[a.addr()], "busy: busy: answered 429")
+	asked := a.reqs.Load() - before
+	// Without the halving every request would ask a first (60); with it,
+	// each does so with probability 1/2 (mean 30, sd 3.9).
+	assert.GreaterOrEqual(t, asked, int64(15), "a busy node keeps part of its share")
+	assert.LessOrEqual(t, asked, int64(45), "a busy node gets about half its share")
+	assert.EqualValues(t, n, b.served.Load()-served)
+}
+
+// TestHedgedReadWins: a GET to a slow node is hedged to the next node after
+// the hedge delay; the client gets one answer, the fast one; the slow
+// attempt is cancelled and leaves no goroutine behind.
+func TestHedgedReadWins(t *testing.T) {
+	// Registered first, so it runs last: after Caddy stopped and the fake
+	// nodes closed. Caddy's own metrics updater outlives a config.
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		goleak.VerifyNone(t, ignore, goleak.IgnoreAnyFunction("github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy.(*metricsUpstreamsHealthyUpdater).init.func1"))
+	})
+	a, b := newFakeNode(t, slow), newFakeNode(t, serve)
+	a.delay.Store(int64(2 * time.Second))
+	base := startProxy(t, withStatus(poolProxy("hedge", nil, map[string]any{"hedge": "50ms", "hedge_budget": 1.0}, a.addr(), b.addr())))
+	eventually(t, "both ready", func() bool {
+		s := nodeStates(t, base, "hedge")
+		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
+	})
+	for i := range 5 {
+		start := time.Now()
+		resp, err := client().Get(base + "/bucket/object")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, "ok "+b.addr(), string(body), "request %d: the twin's answer, once", i)
+		assert.Less(t, time.Since(start), time.Second, "not the slow node's time")
+	}
+	assert.Zero(t, a.served.Load(), "the slow node's answers never reached a client")
+}
+
+// TestHedgeNeedsBudget: with a small budget, most slow reads wait for the
+// slow node: hedges stay within the budget.
+func TestHedgeNeedsBudget(t *testing.T) {
+	a, b := newFakeNode(t, slow), newFakeNode(t, serve)
+	a.delay.Store(int64(100 * time.Millisecond))
+	base := startProxy(t, withStatus(poolProxy("budget", nil, map[string]any{"hedge": "20ms", "hedge_budget": 0.1}, a.addr(), b.addr())))
+	eventually(t, "both ready", func() bool {
+		s := nodeStates(t, base, "budget")
+		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
+	})
+	const n = 50
+	for range n {
+		resp, err := client().Get(base + "/bucket/object")
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	hedges := b.reqs.Load()
+	assert.LessOrEqual(t, hedges, int64(n/10+1), "hedges within 10%% of reads: %d of %d", hedges, n)
+	assert.Positive(t, hedges)
+}
