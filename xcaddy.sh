@@ -80,11 +80,12 @@ apt_install() {
 }
 
 # deps: the Debian tools the end-to-end tests drive (awscli, boto3,
-# keepalived, systemd-analyze, curl). Installed only when missing.
+# keepalived, systemd-analyze, curl, promtool for the alert rules).
+# Installed only when missing.
 cmd_deps() {
   local boto=python3-boto3:python3-boto3
   python3 -c 'import boto3' 2>/dev/null && boto=true:true
-  apt_install aws:awscli "$boto" keepalived:keepalived systemd-analyze:systemd curl:curl
+  apt_install aws:awscli "$boto" keepalived:keepalived systemd-analyze:systemd curl:curl promtool:prometheus
 }
 
 # bench_deps: the peers of the load harness, for ./xcaddy.sh bench only.

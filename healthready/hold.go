@@ -7,6 +7,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/minio-lb/caddy-minio-lb/internal/traffic"
 )
 
 // Replacer keys of the hold.
@@ -20,7 +22,10 @@ const (
 	HoldOutcomeKey = "http.reverse_proxy.healthready.hold"
 )
 
-// holdState counts the requests of a pool that wait for a node.
+// holdState counts the requests of a pool that wait for a node, for
+// hold_max and the status page's counts since the config was loaded. The
+// same events also go to the pool's traffic stats (internal/traffic),
+// which outlive reloads and which /metrics exports.
 type holdState struct {
 	waiting  atomic.Int64
 	served   atomic.Uint64 // holds that ended with a node
@@ -54,15 +59,30 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 	if !now.Before(deadline) {
 		return noNode
 	}
+	stats := traffic.Pool(h.Name)
 	if h.holds.waiting.Add(1) > int64(h.HoldMax) {
 		h.holds.waiting.Add(-1)
 		h.holds.full.Add(1)
+		stats.HoldRejected()
 		if repl != nil {
 			repl.Set(HoldOutcomeKey, "full")
 		}
 		return noNode
 	}
 	defer h.holds.waiting.Add(-1)
+	stats.HoldBegin()
+	result := traffic.HoldServed
+	defer func() {
+		waited := time.Since(now)
+		stats.Hold(waited, result)
+		if repl != nil {
+			// for the access log: the request's time held, over all its
+			// attempts
+			ms, _ := repl.Get(traffic.PlaceholderHoldMS)
+			prev, _ := ms.(float64)
+			repl.Set(traffic.PlaceholderHoldMS, prev+float64(waited)/1e6)
+		}
+	}()
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	defer func() { h.holds.waitNs.Add(uint64(time.Since(now))) }()
@@ -72,6 +92,7 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 			snap = h.snap.Load()
 		case <-timer.C:
 			h.holds.timedOut.Add(1)
+			result = traffic.HoldExpired
 			if repl != nil {
 				repl.Set(HoldOutcomeKey, "timeout")
 			}
@@ -82,6 +103,7 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 			}
 			return noNode
 		case <-r.Context().Done():
+			result = traffic.HoldCancelled
 			return noNode
 		}
 	}

@@ -2,10 +2,13 @@ package healthready
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/minio-lb/caddy-minio-lb/internal/traffic"
 )
 
 // Metric descriptions. Probe state outlives a config's metrics registry,
@@ -15,6 +18,9 @@ var (
 	descNodeReady = prometheus.NewDesc("caddy_minio_lb_node_ready",
 		"1 when the node is routable (ready, or unknown before its first probe), else 0.",
 		[]string{"pool", "node"}, nil)
+	descNodeState = prometheus.NewDesc("caddy_minio_lb_node_state",
+		"1 for the node's current state ("+stateNames()+"), 0 for the others.",
+		[]string{"pool", "node", "state"}, nil)
 	descProbeDuration = prometheus.NewDesc("caddy_minio_lb_probe_duration_seconds",
 		"Duration of readiness probes per probe target.",
 		[]string{"node"}, nil)
@@ -32,11 +38,20 @@ var (
 		[]string{"pool"}, nil)
 )
 
+// stateNames lists the node states' names, for the node_state help.
+func stateNames() string {
+	names := make([]string, 0, numNodeStates)
+	for st := nodeState(0); st < numNodeStates; st++ {
+		names = append(names, st.String())
+	}
+	return strings.Join(names, ", ")
+}
+
 // collector exports every live pool.
 type collector struct{}
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descNodeReady, descProbeDuration, descTransitions, descEjections, descFailOpen, descQuorum} {
+	for _, d := range []*prometheus.Desc{descNodeReady, descNodeState, descProbeDuration, descTransitions, descEjections, descFailOpen, descQuorum} {
 		ch <- d
 	}
 }
@@ -75,6 +90,15 @@ func (collector) Collect(ch chan<- prometheus.Metric) {
 				r = 1
 			}
 			ch <- prometheus.MustNewConstMetric(descNodeReady, prometheus.GaugeValue, r, h.Name, nv.Upstream)
+			// one series per state, 1 for the current one (a state set):
+			// a dashboard or an alert can tell not_ready from ejected
+			for st := nodeState(0); st < numNodeStates; st++ {
+				on := 0.0
+				if nv.state == st {
+					on = 1
+				}
+				ch <- prometheus.MustNewConstMetric(descNodeState, prometheus.GaugeValue, on, h.Name, nv.Upstream, st.String())
+			}
 			// every state but unknown, the first state, which no transition enters
 			for to := nodeUnknown + 1; to < numNodeStates; to++ {
 				c := counter(counterKey{metric: "transitions", pool: h.Name, node: nv.Upstream, to: to}).Load()
@@ -110,8 +134,10 @@ func (collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// registerMetrics adds the collector to this config's registry once; the
-// other pools of the same config find it already there.
+// registerMetrics adds the collector, and internal/traffic's (the per-node
+// traffic the minio transport records, shown next to health on the status
+// page), to this config's registry once; the other pools of the same
+// config find them already there.
 func registerMetrics(ctx caddy.Context, logger *zap.Logger) {
 	reg := ctx.GetMetricsRegistry()
 	if reg == nil {
@@ -122,5 +148,8 @@ func registerMetrics(ctx caddy.Context, logger *zap.Logger) {
 		if !errors.As(err, &are) {
 			logger.Warn("registering healthready metrics", zap.Error(err))
 		}
+	}
+	if err := traffic.Register(reg); err != nil {
+		logger.Warn("registering traffic metrics", zap.Error(err))
 	}
 }

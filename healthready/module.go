@@ -8,9 +8,9 @@
 package healthready
 
 import (
-	"math/rand/v2"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -79,8 +80,13 @@ func (s StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddy
 		hosts = caddyHosts()
 	}
 	views := make([]PoolView, 0, len(pools))
+	now := time.Now()
 	for _, h := range pools {
-		views = append(views, h.view(hosts))
+		v := h.view(hosts)
+		if format != "ready" {
+			addTraffic(&v, now)
+		}
+		views = append(views, v)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	switch format {

@@ -109,6 +109,10 @@ func TestMetricsCollector(t *testing.T) {
 	cfg.Hold = durp(0) // no hold: with no routable node the pool fails open
 	h := provision(t, cfg)
 	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady && stateOf(h, 1) == nodeNotReady }, "a up, b down")
+	// With no routable node the pool probes every 100ms and one good
+	// probe readmits a node: a answers 503 from now on, so that no probe
+	// readmits it after its ejection while the test reads the metrics.
+	a.mode.Store(mode503)
 	require.NoError(t, h.ResetCache(resetCacheReq(a.addr())))
 
 	reg := prometheus.NewPedanticRegistry()
@@ -129,7 +133,7 @@ func TestMetricsCollector(t *testing.T) {
 			if labels["pool"] != "metrics" && labels["node"] != a.addr() {
 				continue
 			}
-			key := mf.GetName() + "{" + labels["node"] + "," + labels["to"] + "}"
+			key := mf.GetName() + "{" + labels["node"] + "," + labels["to"] + labels["state"] + "}"
 			switch {
 			case m.Gauge != nil:
 				got[key] = m.GetGauge().GetValue()
@@ -146,4 +150,8 @@ func TestMetricsCollector(t *testing.T) {
 	assert.Equal(t, 1.0, got["caddy_minio_lb_passive_ejections_total{"+a.addr()+",}"])
 	assert.Equal(t, 1.0, got["caddy_minio_lb_state_transitions_total{"+a.addr()+",ejected}"])
 	assert.Positive(t, got["caddy_minio_lb_probe_duration_seconds{"+a.addr()+",}"])
+	assert.Equal(t, 1.0, got["caddy_minio_lb_node_state{"+a.addr()+",ejected}"])
+	assert.Equal(t, 0.0, got["caddy_minio_lb_node_state{"+a.addr()+",ready}"])
+	assert.Equal(t, 1.0, got["caddy_minio_lb_node_state{"+b.addr()+",not_ready}"])
+	assert.Equal(t, 0.0, got["caddy_minio_lb_node_state{"+b.addr()+",unknown}"])
 }

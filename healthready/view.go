@@ -38,6 +38,9 @@ type PoolView struct {
 	Cluster *clusterView `json:"cluster,omitempty"`
 	// Nodes lists the upstreams in config order.
 	Nodes []NodeView `json:"nodes"`
+	// Traffic is the pool's traffic over the last minute (the status
+	// page's; zero in the metrics collector's and readiness answer's views).
+	Traffic PoolTrafficView `json:"traffic"`
 }
 
 // ProbeConfigView summarises a pool's probe settings, defaults applied.
@@ -100,6 +103,9 @@ type NodeView struct {
 	PassiveFailures int `json:"passive_failures"`
 	// PassiveEjections counts ejections of this address (process lifetime).
 	PassiveEjections uint64 `json:"passive_ejections"`
+	// Traffic is the node's traffic over the last minute: requests/s,
+	// error %, first-byte p50/p99, in flight, bytes/s.
+	Traffic TrafficView `json:"traffic"`
 
 	// state is State for the renderers; zero in a decoded document.
 	state nodeState
