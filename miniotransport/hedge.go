@@ -40,12 +40,12 @@ type hedgeRace struct {
 // hedge delay and the budget allows, the same request to the next node of
 // its key's order. The first response wins; the other leg is cancelled (its
 // connection is closed by Go's transport, never reused half-read).
-func (t *Transport) hedged(req *http.Request, tr *proxytrace.Trace, src nodeSource, node string, idx int) (*http.Response, error) {
+func (t *Transport) hedged(req *http.Request, tr *proxytrace.Trace, src nodeSource, st *requestState, node string, idx int) (*http.Response, error) {
 	t.budget.earn()
-	primary := t.newLeg(req, node, true, true)
+	primary := t.newLeg(req, st, node, false, true, true)
 	race := &hedgeRace{twinDone: make(chan struct{})}
 	delay := t.hedgeDelayNow()
-	timer := time.AfterFunc(delay, func() { t.startTwin(req, tr, src, race, primary) })
+	timer := time.AfterFunc(delay, func() { t.startTwin(req, tr, src, st, race, primary) })
 
 	resp, err := primary.roundTrip()
 	timer.Stop()
@@ -68,6 +68,7 @@ func (t *Transport) hedged(req *http.Request, tr *proxytrace.Trace, src nodeSour
 		_ = resp.Body.Close()
 		primary.cancel(errAttemptDone)
 		tr.Fail(idx, proxytrace.Cancelled)
+		st.cancelled(primary.rec, 0, 0)
 	default:
 		started := race.twinStarted
 		race.mu.Unlock()
@@ -81,6 +82,7 @@ func (t *Transport) hedged(req *http.Request, tr *proxytrace.Trace, src nodeSour
 		} else {
 			primary.cancel(errAttemptDone)
 			tr.Fail(idx, proxytrace.Cancelled)
+			st.cancelled(primary.rec, 0, 0)
 		}
 	}
 	<-race.twinDone
@@ -93,7 +95,7 @@ func (t *Transport) hedged(req *http.Request, tr *proxytrace.Trace, src nodeSour
 // startTwin runs in the hedge timer's goroutine: it sends the twin unless
 // the attempt already returned, the budget is spent or no other node is
 // routable, and delivers the twin's result to the race.
-func (t *Transport) startTwin(req *http.Request, tr *proxytrace.Trace, src nodeSource, race *hedgeRace, primary *leg) {
+func (t *Transport) startTwin(req *http.Request, tr *proxytrace.Trace, src nodeSource, st *requestState, race *hedgeRace, primary *leg) {
 	race.mu.Lock()
 	if race.primaryDone {
 		race.mu.Unlock()
@@ -110,7 +112,7 @@ func (t *Transport) startTwin(req *http.Request, tr *proxytrace.Trace, src nodeS
 	host, port, _ := net.SplitHostPort(next)
 	ctx := context.WithValue(twinReq.Context(), dialInfoKey, reverseproxy.DialInfo{Network: "tcp", Address: next, Host: host, Port: port})
 	twinReq = twinReq.WithContext(ctx)
-	twin := t.newLeg(twinReq, next, true, true)
+	twin := t.newLeg(twinReq, st, next, true, true, true)
 	race.twin, race.twinStarted = twin, true
 	race.mu.Unlock()
 	// From here on the attempt waits for twinDone: close it whatever
@@ -126,7 +128,6 @@ func (t *Transport) startTwin(req *http.Request, tr *proxytrace.Trace, src nodeS
 	}()
 
 	idx := tr.Add(next, true)
-	t.setPlaceholders(req, tr, tr.Op, next, false)
 	resp, err := twin.roundTrip()
 
 	race.mu.Lock()
@@ -135,9 +136,12 @@ func (t *Transport) startTwin(req *http.Request, tr *proxytrace.Trace, src nodeS
 		if context.Cause(twin.ctx) == errHedgeLost {
 			tr.Fail(idx, proxytrace.Cancelled)
 			twin.cancel(errAttemptDone)
+			st.cancelled(twin.rec, 0, 0)
+			twin.rec.node.Hedge(false)
 			race.twinErr = errHedgeLost
 			return
 		}
+		twin.rec.node.Hedge(false)
 		race.twinResp, race.twinErr = t.finish(req, tr, src, twin, idx, nil, err)
 		return
 	}
@@ -146,10 +150,13 @@ func (t *Transport) startTwin(req *http.Request, tr *proxytrace.Trace, src nodeS
 		_ = resp.Body.Close()
 		tr.Fail(idx, proxytrace.Cancelled)
 		twin.cancel(errAttemptDone)
+		st.cancelled(twin.rec, 0, 0)
+		twin.rec.node.Hedge(false)
 		race.twinErr = errHedgeLost
 		return
 	}
 	race.winner = twin
+	twin.rec.node.Hedge(true)
 	primary.cancel(errHedgeWon)
 	t.observeLatency(next, time.Since(twin.start))
 	// The access log's upstream is the node that answered; a retry of this

@@ -28,6 +28,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
+
+	"github.com/minio-lb/caddy-minio-lb/internal/traffic"
 )
 
 func init() {
@@ -161,6 +163,13 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	}
 	if t.HedgeBudget == 0 {
 		t.HedgeBudget = defaultHedgeBudget
+	}
+	if reg := ctx.GetMetricsRegistry(); reg != nil {
+		// healthready registers them too; with another upstream source the
+		// transport's own records still reach /metrics.
+		if err := traffic.Register(reg); err != nil {
+			t.logger.Warn("registering traffic metrics", zap.Error(err))
+		}
 	}
 	t.budget = newTokenBucket(t.HedgeBudget, 10)
 	t.latencies = newLatencyWindow(10 * time.Second)

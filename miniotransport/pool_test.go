@@ -11,11 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	_ "github.com/minio-lb/caddy-minio-lb/healthready"
+	"github.com/minio-lb/caddy-minio-lb/internal/traffic"
 	_ "github.com/minio-lb/caddy-minio-lb/s3errors"
 	_ "github.com/minio-lb/caddy-minio-lb/sessionaffinity"
 )
@@ -364,4 +366,65 @@ func TestHedgeNeedsBudget(t *testing.T) {
 	hedges := b.reqs.Load()
 	assert.LessOrEqual(t, hedges, int64(n/10+1), "hedges within 10%% of reads: %d of %d", hedges, n)
 	assert.Positive(t, hedges)
+}
+
+// metricValue sums the samples of a metric whose labels include want.
+func metricValue(t *testing.T, name string, want map[string]string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	require.NoError(t, traffic.Register(reg))
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+// TestTrafficRecordsAttempts: the per-node statistics see each attempt
+// with its outcome: a departing node's refusal is a retried attempt with a
+// shutdown refusal and a retry to the next node, whose answer is ok; a
+// hedge loser is cancelled, the winner counted as a won hedge.
+func TestTrafficRecordsAttempts(t *testing.T) {
+	a, b := newFakeNode(t, serve), newFakeNode(t, serve)
+	pool := map[string]any{"interval": int64(time.Hour)}
+	base := startProxy(t, withStatus(poolProxy("traffic", pool, nil, a.addr(), b.addr())))
+	eventually(t, "both ready", func() bool {
+		s := nodeStates(t, base, "traffic")
+		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
+	})
+	a.mode.Store(int32(shutdown))
+	resp, err := client().Get(base + "/bucket/object")
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	eventually(t, "attempts recorded", func() bool {
+		return metricValue(t, "caddy_minio_lb_requests_total", map[string]string{"pool": "traffic", "node": b.addr(), "outcome": "ok"}) == 1
+	})
+	assert.Equal(t, 1.0, metricValue(t, "caddy_minio_lb_requests_total", map[string]string{"pool": "traffic", "node": a.addr(), "outcome": "retried", "status": "5xx", "op": "get_object"}))
+	assert.Equal(t, 1.0, metricValue(t, "caddy_minio_lb_refusals_total", map[string]string{"pool": "traffic", "node": a.addr(), "reason": "shutdown"}))
+	assert.Equal(t, 1.0, metricValue(t, "caddy_minio_lb_retries_total", map[string]string{"pool": "traffic", "from": a.addr(), "to": b.addr()}))
+	assert.Equal(t, 0.0, metricValue(t, "caddy_minio_lb_in_flight", map[string]string{"pool": "traffic"}))
 }

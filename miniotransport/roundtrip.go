@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/minio-lb/caddy-minio-lb/internal/proxytrace"
@@ -72,15 +71,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	op := s3op.Classify(req.Method, req.Host, req.URL.Path, req.URL.RawQuery, t.domains)
 	tr := proxytrace.Ensure(req, op)
 	src := t.source()
-	first := tr.Len() == 0
+	pool := ""
+	if src != nil {
+		pool = src.PoolName()
+	}
+	st := t.requestStateOf(req, pool, op)
 	idx := tr.Add(node, false)
-	t.setPlaceholders(req, tr, op, node, first)
 
 	read := isRead(req)
 	if read && t.hedging && src != nil && hedgeable(op) {
-		return t.hedged(req, tr, src, node, idx)
+		return t.hedged(req, tr, src, st, node, idx)
 	}
-	l := t.newLeg(req, node, read, read && quickFirstByte(op))
+	l := t.newLeg(req, st, node, false, read, read && quickFirstByte(op))
 	resp, err := l.roundTrip()
 	return t.finish(req, tr, src, l, idx, resp, err)
 }
@@ -130,6 +132,8 @@ type leg struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	guard  *bodyGuard // nil without a request body
+	st     *requestState
+	rec    *attemptRec
 
 	mu      sync.Mutex
 	timer   *time.Timer
@@ -141,8 +145,9 @@ type leg struct {
 // response byte; an upload with Expect: 100-continue gets
 // try_timeout until the node says 100 Continue (its body waits for it, so a
 // node that never answers gets nothing and the request may go elsewhere).
-func (t *Transport) newLeg(req *http.Request, node string, read, readDeadline bool) *leg {
-	l := &leg{t: t, node: node, read: read, start: time.Now()}
+func (t *Transport) newLeg(req *http.Request, st *requestState, node string, hedge, read, readDeadline bool) *leg {
+	l := &leg{t: t, node: node, read: read, start: time.Now(), st: st}
+	l.rec = st.begin(node, hedge)
 	ctx, cancel := context.WithCancelCause(req.Context())
 	l.ctx, l.cancel = ctx, cancel
 	try := time.Duration(t.TryTimeout)
@@ -219,7 +224,16 @@ func (l *leg) roundTrip() (*http.Response, error) {
 	if err != nil {
 		return nil, l.explain(err)
 	}
+	l.st.response(l.rec, resp.StatusCode)
 	return resp, nil
+}
+
+// bytesIn is how much of the request body the node was sent.
+func (l *leg) bytesIn() int64 {
+	if l.guard == nil {
+		return 0
+	}
+	return l.guard.read()
 }
 
 // explain replaces the error of an attempt the transport cancelled by what
@@ -240,8 +254,10 @@ func (t *Transport) finish(req *http.Request, tr *proxytrace.Trace, src nodeSour
 		l.cancel(errAttemptDone)
 		if req.Context().Err() != nil {
 			tr.Fail(idx, proxytrace.Cancelled)
+			l.st.cancelled(l.rec, l.bytesIn(), 0)
 			return nil, err // the client went away: Caddy answers 499
 		}
+		l.st.finished(l.rec, true, l.bytesIn(), 0)
 		var de reverseproxy.DialError
 		if errors.As(err, &de) {
 			tr.Fail(idx, proxytrace.Unreachable)
@@ -268,25 +284,31 @@ func (t *Transport) finish(req *http.Request, tr *proxytrace.Trace, src nodeSour
 		reason := fmt.Sprintf("answered %d %s", resp.StatusCode, firstNonEmpty(code, http.StatusText(resp.StatusCode)))
 		if ref == refusedGoingAway {
 			tr.Fail(idx, proxytrace.ShuttingDown)
+			l.rec.node.ShuttingDown()
 			src.NodeGoingAway(l.node, reason)
 		} else {
 			tr.Fail(idx, proxytrace.Busy)
+			l.rec.node.Busy()
 			src.NodeBusy(l.node, reason)
 		}
 	}
 	if ref != notRefused && !t.NoRetryUnsent && t.worthRetry(tr, src, ref) {
 		unsent := l.read || (l.guard != nil && l.guard.seal()) || (l.guard == nil && ref.beforeHandler(resp.StatusCode, code))
 		if unsent {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxPeek))
+			n, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, maxPeek))
 			_ = resp.Body.Close()
 			l.cancel(errAttemptDone)
+			l.st.finished(l.rec, true, l.bytesIn(), n)
 			return nil, reverseproxy.NewDialError(&refusedError{node: l.node, status: resp.StatusCode, code: code, kind: ref})
 		}
 	}
 	if ref == notRefused {
 		tr.Fail(idx, proxytrace.NoFailure)
 	}
-	resp.Body = &responseBody{rc: resp.Body, done: func(int64, error) { l.cancel(errAttemptDone) }}
+	resp.Body = &responseBody{rc: resp.Body, done: func(out int64, err error) {
+		l.cancel(errAttemptDone)
+		l.st.finished(l.rec, err != nil, l.bytesIn(), out)
+	}}
 	return resp, nil
 }
 
@@ -306,43 +328,6 @@ func (t *Transport) worthRetry(tr *proxytrace.Trace, src nodeSource, ref refusal
 		}
 	}
 	return ref == refusedGoingAway && src.Holds()
-}
-
-// Placeholders the transport sets for the access log.
-const (
-	// PlaceholderOp is the request's S3 operation class (s3op labels).
-	PlaceholderOp = "http.reverse_proxy.minio.op"
-	// PlaceholderFirstNode is the node the request's first attempt went to.
-	PlaceholderFirstNode = "http.reverse_proxy.minio.first_node"
-	// PlaceholderRetriedNodes lists the nodes of later attempts and hedged
-	// twins, comma separated, in order.
-	PlaceholderRetriedNodes = "http.reverse_proxy.minio.retried_nodes"
-)
-
-// opLabels are the op placeholder values, boxed once.
-var opLabels = func() []any {
-	out := make([]any, s3op.Count)
-	for i := range out {
-		out[i] = s3op.Op(i).String()
-	}
-	return out
-}()
-
-func (t *Transport) setPlaceholders(req *http.Request, tr *proxytrace.Trace, op s3op.Op, node string, first bool) {
-	repl, _ := req.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if repl == nil {
-		return
-	}
-	if first {
-		repl.Set(PlaceholderOp, opLabels[op])
-		repl.Set(PlaceholderFirstNode, node)
-		return
-	}
-	prev, _ := repl.GetString(PlaceholderRetriedNodes)
-	if prev != "" {
-		prev += ","
-	}
-	repl.Set(PlaceholderRetriedNodes, prev+node)
 }
 
 func firstNonEmpty(a, b string) string {
