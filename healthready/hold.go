@@ -116,3 +116,6 @@ var noNode = &snapshot{}
 
 // Holds reports whether requests wait for a node when none is routable.
 func (h *HealthReady) Holds() bool { return h.hold > 0 }
+
+// HoldFor is how long a request may wait for a node.
+func (h *HealthReady) HoldFor() time.Duration { return h.hold }

@@ -2,6 +2,7 @@ package miniotransport
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
@@ -30,6 +31,9 @@ type nodeSource interface {
 	// (then a request refused by a departing node is worth retrying even
 	// when no other node is routable now).
 	Holds() bool
+	// HoldFor is how long a request may wait for a node (the pool's hold);
+	// the transport waits as long at most for a node that is not busy.
+	HoldFor() time.Duration
 }
 
 // nodeRanker is what the transport needs of the selection policy to send
@@ -105,4 +109,34 @@ var _ reverseproxy.UpstreamSource = (nodeSourceUpstreams)(nil)
 type nodeSourceUpstreams interface {
 	nodeSource
 	reverseproxy.UpstreamSource
+}
+
+// rankedNodes lists the routable nodes in the order the selection policy
+// would try them for r.
+func (t *Transport) rankedNodes(r *http.Request, src nodeSource) []string {
+	if src == nil {
+		return nil
+	}
+	nodes := src.RoutableNodes()
+	rk := t.ranker()
+	if rk == nil {
+		return nodes
+	}
+	out := make([]string, 0, len(nodes))
+	picked := func(n string) bool {
+		for _, p := range out {
+			if p == n {
+				return true
+			}
+		}
+		return false
+	}
+	for range nodes {
+		n := rk.NextNode(r, nodes, picked)
+		if n == "" {
+			break
+		}
+		out = append(out, n)
+	}
+	return out
 }

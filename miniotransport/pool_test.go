@@ -428,3 +428,49 @@ func TestTrafficRecordsAttempts(t *testing.T) {
 	assert.Equal(t, 1.0, metricValue(t, "caddy_minio_lb_retries_total", map[string]string{"pool": "traffic", "from": a.addr(), "to": b.addr()}))
 	assert.Equal(t, 0.0, metricValue(t, "caddy_minio_lb_in_flight", map[string]string{"pool": "traffic"}))
 }
+
+// TestBusyEverywhereWaits: when every node refuses an upload as busy
+// before reading it, the transport waits on the client's behalf (within
+// the pool's hold) and sends it again once a node takes it, whole.
+func TestBusyEverywhereWaits(t *testing.T) {
+	a, b := newFakeNode(t, serve), newFakeNode(t, serve)
+	base := startProxy(t, withStatus(poolProxy("busyall", map[string]any{"hold": int64(10 * time.Second)}, nil, a.addr(), b.addr())))
+	eventually(t, "both ready", func() bool {
+		s := nodeStates(t, base, "busyall")
+		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
+	})
+	a.mode.Store(int32(slowDown503))
+	b.mode.Store(int32(slowDown503))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// The scenario: both nodes refuse writes for about a second.
+		time.Sleep(time.Second)
+		b.mode.Store(int32(serve))
+	}()
+	body, sum := payload(t, 256<<10)
+	start := time.Now()
+	status, hdr, msg := put(t, base+"/bucket/object", body, false)
+	<-done
+	require.Equal(t, http.StatusOK, status, msg)
+	assert.Equal(t, sum, hdr.Get("X-Body-Sha256"))
+	assert.Equal(t, b.addr(), hdr.Get("X-Node"))
+	assert.GreaterOrEqual(t, time.Since(start), 900*time.Millisecond, "it waited for the node")
+	assert.Zero(t, a.bodyRead.Load(), "no refusing node read anything")
+}
+
+// TestBusyEverywhereGivesUp: with a short hold, the node's own busy answer
+// reaches the client once the wait runs out.
+func TestBusyEverywhereGivesUp(t *testing.T) {
+	a := newFakeNode(t, serve)
+	base := startProxy(t, withStatus(poolProxy("busyout", map[string]any{"hold": int64(time.Second)}, nil, a.addr())))
+	eventually(t, "ready", func() bool { return nodeStates(t, base, "busyout")[a.addr()] == "ready: status 200" })
+	a.mode.Store(int32(slowDown503))
+	body, _ := payload(t, 64<<10)
+	start := time.Now()
+	status, hdr, msg := put(t, base+"/bucket/object", body, false)
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+	assert.Contains(t, msg, "<Code>SlowDownWrite</Code>", "MinIO's own answer")
+	assert.Equal(t, "120", hdr.Get("Retry-After"))
+	assert.Less(t, time.Since(start), 3*time.Second)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/minio-lb/caddy-minio-lb/internal/proxytrace"
@@ -24,6 +26,9 @@ var (
 	errHedgeWon    = errors.New("the hedged twin answered first")
 	errHedgeLost   = errors.New("the first attempt answered first")
 	errAttemptDone = errors.New("attempt finished")
+	// errBusyEverywhere: every routable node refused the request as busy
+	// before reading it; see busyEverywhereError.
+	errBusyEverywhere = errors.New("every routable node is busy")
 )
 
 // timeoutError is the error of an attempt abandoned at a deadline. It is a
@@ -40,6 +45,18 @@ func (e *timeoutError) Error() string {
 }
 func (e *timeoutError) Timeout() bool   { return true }
 func (e *timeoutError) Temporary() bool { return true }
+
+// busyEverywhereError carries the last busy answer while the transport
+// waits to try again.
+type busyEverywhereError struct {
+	last *http.Response
+	l    *leg
+}
+
+func (e *busyEverywhereError) Error() string { return errBusyEverywhere.Error() }
+func (e *busyEverywhereError) Is(target error) bool {
+	return target == errBusyEverywhere
+}
 
 // refusedError is a node's refusal that the transport turns into a retry
 // on the next node.
@@ -82,9 +99,46 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if read && t.hedging && src != nil && hedgeable(op) {
 		return t.hedged(req, tr, src, st, node, idx)
 	}
-	l := t.newLeg(req, st, node, false, read, read && quickFirstByte(op))
-	resp, err := l.roundTrip()
-	return t.finish(req, tr, src, l, idx, resp, err)
+	var backoff busyBackoff
+	for {
+		l := t.newLeg(req, st, node, false, read, read && quickFirstByte(op))
+		resp, err := l.roundTrip()
+		resp, err = t.finish(req, tr, src, l, idx, resp, err)
+		if !errors.Is(err, errBusyEverywhere) {
+			return resp, err
+		}
+		// Every routable node refused the request as busy before reading
+		// it. MinIO asks to slow down: wait, on the client's behalf, and
+		// try the best node again (nothing of the request was read), as
+		// long as the pool would hold a request.
+		var be *busyEverywhereError
+		errors.As(err, &be)
+		next, ok := backoff.wait(req.Context(), src, t.rankedNodes(req, src))
+		if !ok {
+			return t.deliver(be.l, be.last), nil
+		}
+		n, _ := io.Copy(io.Discard, io.LimitReader(be.last.Body, maxPeek))
+		_ = be.last.Body.Close()
+		be.l.cancel(errAttemptDone)
+		st.finished(be.l.rec, true, be.l.bytesIn(), n)
+		node = next
+		req = redirect(req, node)
+		idx = tr.Add(node, false)
+	}
+}
+
+// redirect is req sent to another node: the URL host and the dial address
+// Caddy's HTTP transport dials. The body is shared: it was never read.
+func redirect(req *http.Request, node string) *http.Request {
+	r := req.Clone(req.Context())
+	r.Body = req.Body
+	r.URL.Host = node
+	host, port, _ := net.SplitHostPort(node)
+	ctx := context.WithValue(r.Context(), dialInfoKey, reverseproxy.DialInfo{Network: "tcp", Address: node, Host: host, Port: port})
+	if repl, ok := ctx.Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.reverse_proxy.upstream.hostport", node)
+	}
+	return r.WithContext(ctx)
 }
 
 // isRead reports whether r is a read: GET, HEAD or OPTIONS without a body.
@@ -292,24 +346,73 @@ func (t *Transport) finish(req *http.Request, tr *proxytrace.Trace, src nodeSour
 			src.NodeBusy(l.node, reason)
 		}
 	}
-	if ref != notRefused && !t.NoRetryUnsent && t.worthRetry(tr, src, ref) {
-		unsent := l.read || (l.guard != nil && l.guard.seal()) || (l.guard == nil && ref.beforeHandler(resp.StatusCode, code))
-		if unsent {
-			n, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, maxPeek))
-			_ = resp.Body.Close()
-			l.cancel(errAttemptDone)
-			l.st.finished(l.rec, true, l.bytesIn(), n)
-			return nil, reverseproxy.NewDialError(&refusedError{node: l.node, status: resp.StatusCode, code: code, kind: ref})
+	if ref != notRefused && !t.NoRetryUnsent {
+		retry := t.worthRetry(tr, src, ref)
+		// Busy everywhere: no other node to go to, but the pool holds
+		// requests, so the transport waits and tries again itself.
+		holdBusy := !retry && ref == refusedBusy && src != nil && src.Holds()
+		if retry || holdBusy {
+			unsent := l.read || (l.guard != nil && l.guard.seal()) || (l.guard == nil && ref.beforeHandler(resp.StatusCode, code))
+			if unsent {
+				if holdBusy {
+					// Keep the answer: it goes to the client if the wait
+					// runs out.
+					return nil, &busyEverywhereError{last: resp, l: l}
+				}
+				n, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, maxPeek))
+				_ = resp.Body.Close()
+				l.cancel(errAttemptDone)
+				l.st.finished(l.rec, true, l.bytesIn(), n)
+				return nil, reverseproxy.NewDialError(&refusedError{node: l.node, status: resp.StatusCode, code: code, kind: ref})
+			}
 		}
 	}
 	if ref == notRefused {
 		tr.Fail(idx, proxytrace.NoFailure)
 	}
+	return t.deliver(l, resp), nil
+}
+
+// deliver hands resp to Caddy: the attempt ends when its body is read or
+// closed, not when its head arrived.
+func (t *Transport) deliver(l *leg, resp *http.Response) *http.Response {
 	resp.Body = &responseBody{rc: resp.Body, done: func(out int64, err error) {
 		l.cancel(errAttemptDone)
 		l.st.finished(l.rec, err != nil, l.bytesIn(), out)
 	}}
-	return resp, nil
+	return resp
+}
+
+// busyBackoff paces the retries of a request that every routable node
+// refused as busy: 250 ms, doubling up to 2 s, for at most the pool's hold.
+type busyBackoff struct {
+	start time.Time
+	n     int
+}
+
+func (b *busyBackoff) wait(ctx context.Context, src nodeSource, ranked []string) (string, bool) {
+	if b.start.IsZero() {
+		b.start = time.Now()
+	}
+	if len(ranked) == 0 || src == nil {
+		return "", false
+	}
+	// Each round goes to the next node of the key's order: the first
+	// node to take writes again gets the request.
+	next := ranked[b.n%len(ranked)]
+	d := min(250*time.Millisecond<<b.n, 2*time.Second)
+	if time.Since(b.start)+d > src.HoldFor() {
+		return "", false
+	}
+	b.n++
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return "", false
+	case <-t.C:
+		return next, true
+	}
 }
 
 // worthRetry reports whether a refused request should go on: Caddy will
