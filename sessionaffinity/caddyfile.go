@@ -19,6 +19,7 @@ const defaultResponseHeader = "X-Session-ID"
 //	    header <names...>
 //	    cookie <names...>
 //	    s3_multipart [object|bucket] [{ domains <domains...> }]
+//	    s3_object [{ domains <domains...>; bounded_load <factor>|off }]
 //	    fingerprint [<placeholders...>]
 //	    salt <value>
 //	    weight <dial address> <n>
@@ -73,6 +74,15 @@ func (s *SessionAffinitySelection) UnmarshalCaddyfile(d *caddyfile.Dispenser) er
 					return d.ArgErr()
 				}
 				src.Domains = append(src.Domains, doms...)
+			}
+			if err := s.addSource(d, src); err != nil {
+				return err
+			}
+
+		case typeS3Object:
+			src, err := parseS3Object(d)
+			if err != nil {
+				return err
 			}
 			if err := s.addSource(d, src); err != nil {
 				return err
