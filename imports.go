@@ -8,5 +8,6 @@ package caddyminiolb
 import (
 	_ "github.com/minio-lb/caddy-minio-lb/healthready"
 	_ "github.com/minio-lb/caddy-minio-lb/s3headers"
+	_ "github.com/minio-lb/caddy-minio-lb/s3listuploads"
 	_ "github.com/minio-lb/caddy-minio-lb/sessionaffinity"
 )

