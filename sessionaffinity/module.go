@@ -119,8 +119,10 @@ type Source struct {
 	Domains []string `json:"domains,omitempty"`
 
 	// s3_object only: the bounded-load factor of this source's keys (see
-	// the policy's bounded_load, which it replaces for them): a factor > 1,
-	// or -1 for none. Default: 1.25.
+	// the policy's bounded_load, which it replaces for them): a factor >= 1,
+	// or -1 for none. With 1, an object key leaves its node while that node
+	// has its fair share, ceil((in flight + 1) / available upstreams), of
+	// the requests in flight. Default: 1.
 	BoundedLoad float64 `json:"bounded_load,omitempty"`
 
 	// fingerprint only: the placeholders whose values make up the

@@ -20,12 +20,15 @@ import (
 const typeS3Object = "s3_object"
 
 // defaultObjectBoundedLoad is the bounded-load factor of s3_object keys
-// when the source sets none: a node already at 1.25 times its fair share of
-// the requests in flight passes an object key on to the next node of the
-// key's rendezvous order. The keys of the other sources (sessionid,
-// multipart, fingerprint) keep the policy's bounded_load (off by default),
-// so sessions and multipart uploads never move because of load.
-const defaultObjectBoundedLoad = 1.25
+// when the source sets none: a node already at its fair share of the
+// requests in flight, ceil((in flight + 1) / nodes), passes an object key
+// on to the next node of the key's rendezvous order. One heavy client's 16
+// requests then sit 4/4/4/4 on 4 nodes, as least_conn puts them, where
+// 1.25 allows 5/5/5/1 (measured: docs/s3-multipart-and-spread.md). The keys
+// of the other sources (sessionid, multipart, fingerprint) keep the
+// policy's bounded_load (off by default), so sessions and multipart uploads
+// never move because of load.
+const defaultObjectBoundedLoad = 1.0
 
 // boundedLoadOff is the JSON value of a source's bounded_load that turns
 // bounded load off for that source (Caddyfile: `bounded_load off`).
@@ -66,7 +69,10 @@ func validateS3Object(src Source) error {
 }
 
 // validateSourceBoundedLoad checks a source's own bounded_load: 0 (the
-// default), -1 (off) or a finite factor > 1; s3_object sources only.
+// default), -1 (off) or a finite factor >= 1; s3_object sources only.
+// Unlike the policy's bounded_load (> 1), 1 is allowed: with the capacity
+// rounded up, ceil((in flight + 1) / n) nodes' worth of room always
+// exists, and object keys need no stickiness beyond what balance allows.
 func validateSourceBoundedLoad(src Source) error {
 	b := src.BoundedLoad
 	if b == 0 {
@@ -75,8 +81,8 @@ func validateSourceBoundedLoad(src Source) error {
 	if src.Type != typeS3Object {
 		return fmt.Errorf("%s: bounded_load applies to s3_object sources only (the policy's bounded_load covers the others)", src.Type)
 	}
-	if b != boundedLoadOff && (!(b > 1) || math.IsInf(b, 0)) {
-		return fmt.Errorf("s3_object: bounded_load must be a factor > 1 or -1 (off), got %v", b)
+	if b != boundedLoadOff && (!(b >= 1) || math.IsInf(b, 0)) {
+		return fmt.Errorf("s3_object: bounded_load must be a factor >= 1 or -1 (off), got %v", b)
 	}
 	return nil
 }
@@ -125,8 +131,8 @@ func parseS3Object(d *caddyfile.Dispenser) (Source, error) {
 				src.BoundedLoad = boundedLoadOff
 			} else {
 				f, err := strconv.ParseFloat(d.Val(), 64)
-				if err != nil || !(f > 1) || f > 1e9 {
-					return src, d.Errf("s3_object: bounded_load must be a factor > 1 or off, got %q", d.Val())
+				if err != nil || !(f >= 1) || f > 1e9 {
+					return src, d.Errf("s3_object: bounded_load must be a factor >= 1 or off, got %q", d.Val())
 				}
 				src.BoundedLoad = f
 			}

@@ -97,8 +97,8 @@ func TestS3ObjectSpreadsOneClient(t *testing.T) {
 }
 
 // TestS3ObjectBoundedLoad: object keys spill to the next node of their
-// order once a node is over 1.25x its fair share of requests in flight;
-// session and multipart keys never do (no bounded_load on the policy).
+// order once a node has its fair share of the requests in flight; session
+// and multipart keys never do (no bounded_load on the policy).
 func TestS3ObjectBoundedLoad(t *testing.T) {
 	const nodes = 4
 	pool := newPool(addrs(nodes)...)
@@ -107,7 +107,7 @@ func TestS3ObjectBoundedLoad(t *testing.T) {
 	p.numRequests = load.of
 
 	// Pile 16 requests in flight onto one object's node: at most
-	// ceil(1.25*(in flight+1)/4) may go there, the rest spill.
+	// ceil((in flight+1)/4) may go there, the rest spill: 4/4/4/4.
 	obj := req("GET", "/b/hot")
 	first := p.Select(pool, obj, nil).Dial
 	for i := 0; i < 16; i++ {
@@ -116,11 +116,25 @@ func TestS3ObjectBoundedLoad(t *testing.T) {
 		for _, v := range load {
 			total += v
 		}
-		assert.Less(t, load[up.Dial], int(math.Ceil(1.25*float64(total+1)/nodes)), "request %d to %s over capacity", i, up.Dial)
+		assert.Less(t, load[up.Dial], int(math.Ceil(float64(total+1)/nodes)), "request %d to %s over capacity", i, up.Dial)
 		load[up.Dial]++
 	}
-	assert.Len(t, load, nodes, "16 in flight over 4 nodes: every node serves")
-	assert.LessOrEqual(t, load[first], 5)
+	assert.Equal(t, fakeLoad{addrs(4)[0]: 4, addrs(4)[1]: 4, addrs(4)[2]: 4, addrs(4)[3]: 4}, load, "16 in flight over 4 nodes: 4 each")
+	assert.Equal(t, 4, load[first])
+
+	// Sequential requests (nothing else in flight) stay on the object's node.
+	clear(load)
+	for i := 0; i < 5; i++ {
+		assert.Equal(t, first, p.Select(pool, obj, nil).Dial)
+	}
+
+	// A factor of 1.25 allows a node 5 of 16 (ceil(1.25*16/4)).
+	loose := provisioned(t, &SessionAffinitySelection{Salt: "s", Sources: []Source{{Type: "s3_object", BoundedLoad: 1.25}}})
+	loose.numRequests = load.of
+	for i := 0; i < 16; i++ {
+		load[loose.Select(pool, obj, nil).Dial]++
+	}
+	assert.Equal(t, 5, load[first])
 
 	// A sessionid and a multipart upload stay on their node whatever the load.
 	for _, r := range []*http.Request{req("GET", "/b/hot?sessionid=s1"), req("PUT", "/b/hot?partNumber=2&uploadId=u1")} {
@@ -159,7 +173,8 @@ func TestS3ObjectValidation(t *testing.T) {
 		{"plain", Source{Type: "s3_object"}, ""},
 		{"domains and factor", Source{Type: "s3_object", Domains: []string{"s3.example.com"}, BoundedLoad: 1.5}, ""},
 		{"off", Source{Type: "s3_object", BoundedLoad: -1}, ""},
-		{"factor 1", Source{Type: "s3_object", BoundedLoad: 1}, "s3_object: bounded_load must be a factor > 1 or -1 (off), got 1"},
+		{"factor 1", Source{Type: "s3_object", BoundedLoad: 1}, ""},
+		{"factor 0.5", Source{Type: "s3_object", BoundedLoad: 0.5}, "s3_object: bounded_load must be a factor >= 1 or -1 (off), got 0.5"},
 		{"factor -2", Source{Type: "s3_object", BoundedLoad: -2}, "got -2"},
 		{"factor +Inf", Source{Type: "s3_object", BoundedLoad: math.Inf(1)}, "got +Inf"},
 		{"empty domain", Source{Type: "s3_object", Domains: []string{"."}}, `s3_object: empty domain in ["."]`},
@@ -194,7 +209,7 @@ func TestS3ObjectCaddyfile(t *testing.T) {
 			`{"sources":[{"type":"s3_object","domains":["s3.example.com","s3.local"],"bounded_load":1.5}]}`, ""},
 		{"off", "session_affinity {\n\ts3_object {\n\t\tbounded_load off\n\t}\n}", `{"sources":[{"type":"s3_object","bounded_load":-1}]}`, ""},
 		{"argument", "session_affinity {\n\ts3_object bucket\n}", "", "wrong argument count"},
-		{"bad factor", "session_affinity {\n\ts3_object {\n\t\tbounded_load 1\n\t}\n}", "", `s3_object: bounded_load must be a factor > 1 or off, got "1"`},
+		{"bad factor", "session_affinity {\n\ts3_object {\n\t\tbounded_load 0.9\n\t}\n}", "", `s3_object: bounded_load must be a factor >= 1 or off, got "0.9"`},
 		{"factor missing", "session_affinity {\n\ts3_object {\n\t\tbounded_load\n\t}\n}", "", "wrong argument count"},
 		{"two factors", "session_affinity {\n\ts3_object {\n\t\tbounded_load 2 3\n\t}\n}", "", "wrong argument count"},
 		{"unknown option", "session_affinity {\n\ts3_object {\n\t\tscope bucket\n\t}\n}", "", `s3_object: unrecognized option "scope"`},
@@ -215,5 +230,35 @@ func TestS3ObjectCaddyfile(t *testing.T) {
 			require.NoError(t, err)
 			assert.JSONEq(t, tc.want, string(got))
 		})
+	}
+}
+
+// BenchmarkSelectS3Object: the cost of the example chain for a presigned
+// GET without sessionid, before (fingerprint) and after (s3_object with
+// its bounded load) issue 12:
+//
+//	go test -run '^$' -bench SelectS3Object -benchmem ./sessionaffinity/
+func BenchmarkSelectS3Object(b *testing.B) {
+	old := []Source{{Type: "query", Names: []string{"sessionid"}}, {Type: "s3_multipart", Scope: "object"},
+		{Type: "query", Names: []string{"uploadid"}}, {Type: "fingerprint"}}
+	for _, n := range []int{4, 6} {
+		pool := newPool(addrs(n)...)
+		for _, tc := range []struct {
+			name    string
+			sources []Source
+		}{
+			{"old_chain_fingerprint", old},
+			{"example_chain_s3_object", exampleChain()},
+			{"s3_object_bounded_load_off", append(exampleChain()[:3:3], Source{Type: "s3_object", BoundedLoad: -1}, Source{Type: "fingerprint"})},
+		} {
+			p := provisioned(b, &SessionAffinitySelection{Salt: "bench-salt", Sources: tc.sources})
+			r := benchRequest("/bucket/some/object.bin?" + presign)
+			b.Run(fmt.Sprintf("upstreams=%d/%s", n, tc.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					p.Select(pool, r, nil)
+				}
+			})
+		}
 	}
 }
