@@ -9,8 +9,11 @@ package healthready
 // It only reads state; other modules (s3_list_uploads) use it to reach
 // every node of a pool at request time.
 func PoolUpstreams(name string) (upstreams []string, routable []bool, ok bool) {
+	if name == "" {
+		return nil, nil, false
+	}
 	pools := currentPools(name)
-	if len(pools) == 0 || name == "" {
+	if len(pools) == 0 {
 		return nil, nil, false
 	}
 	h := pools[0]
