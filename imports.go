@@ -11,5 +11,6 @@ import (
 	_ "github.com/minio-lb/caddy-minio-lb/miniotransport"
 	_ "github.com/minio-lb/caddy-minio-lb/s3errors"
 	_ "github.com/minio-lb/caddy-minio-lb/s3headers"
+	_ "github.com/minio-lb/caddy-minio-lb/s3listuploads"
 	_ "github.com/minio-lb/caddy-minio-lb/sessionaffinity"
 )

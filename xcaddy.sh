@@ -49,7 +49,7 @@ cmd_build() {
   (cd "$ROOT/test" && XCADDY_SKIP_CLEANUP=0 go tool xcaddy build "$CADDY_VERSION" \
     --with "$MODULE@v0.0.0=$ROOT" \
     --output "$out")
-  "$out" list-modules --versions 2>/dev/null | grep -E 'session_affinity|healthready' >&2 || true
+  "$out" list-modules --versions 2>/dev/null | grep -E 'session_affinity|healthready|s3_list_uploads' >&2 || true
 }
 
 # minio: the pinned MinIO server, built from the Go module proxy once and

@@ -22,6 +22,7 @@ import (
 	"github.com/minio-lb/caddy-minio-lb/miniotransport"
 	"github.com/minio-lb/caddy-minio-lb/s3errors"
 	"github.com/minio-lb/caddy-minio-lb/s3headers"
+	"github.com/minio-lb/caddy-minio-lb/s3listuploads"
 	"github.com/minio-lb/caddy-minio-lb/sessionaffinity"
 )
 
@@ -123,6 +124,7 @@ var moduleDocs = []moduleDoc{
 			"cookie":       "sources",
 			"s3_multipart": "sources",
 			"fingerprint":  "sources",
+			"s3_object":    "sources",
 			"weight":       "weights", // one address and weight per line
 		},
 	},
@@ -138,6 +140,11 @@ var moduleDocs = []moduleDoc{
 		page:   "minio-transport.md",
 		types:  []reflect.Type{reflect.TypeFor[miniotransport.Transport]()},
 		pkgDir: "miniotransport", parser: "Transport",
+	},
+	{
+		page:   "s3_list_uploads.md",
+		types:  []reflect.Type{reflect.TypeFor[s3listuploads.ListUploads]()},
+		pkgDir: "s3listuploads", parser: "ListUploads",
 	},
 	{
 		page:   "s3_errors.md",

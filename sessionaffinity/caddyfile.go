@@ -19,6 +19,7 @@ const defaultResponseHeader = "X-Session-ID"
 //	    header <names...>
 //	    cookie <names...>
 //	    s3_multipart [object|bucket] [{ domains <domains...> }]
+//	    s3_object [{ domains <domains...>; bounded_load <factor>|off }]
 //	    fingerprint [<placeholders...>]
 //	    salt <value>
 //	    weight <dial address> <n>
@@ -77,6 +78,13 @@ func (s *SessionAffinitySelection) UnmarshalCaddyfile(d *caddyfile.Dispenser) er
 					return d.ArgErr()
 				}
 				src.Domains = append(src.Domains, doms...)
+			}
+			addSource(tok, src)
+
+		case typeS3Object:
+			src, err := parseS3Object(d)
+			if err != nil {
+				return err
 			}
 			addSource(tok, src)
 

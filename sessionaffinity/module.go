@@ -28,9 +28,10 @@ func init() {
 type SessionAffinitySelection struct {
 	// Key sources, tried in order; the first non-empty value wins.
 	// Each source is an object with a `type` of `query`, `header`, `cookie`,
-	// `s3_multipart` or `fingerprint` and the fields of that type. Empty means
-	// the default chain: query `sessionid` (matches `sessionId`), then query
-	// `uploadid` (matches `uploadId`), then the default fingerprint.
+	// `s3_multipart`, `s3_object` or `fingerprint` and the fields of that
+	// type. Empty means the default chain: query `sessionid` (matches
+	// `sessionId`), then query `uploadid` (matches `uploadId`), then the
+	// default fingerprint.
 	Sources []Source `json:"sources,omitempty"`
 
 	// Secret that keys every key hash, so clients cannot aim their session
@@ -48,7 +49,8 @@ type SessionAffinitySelection struct {
 	// 1e9. An upstream is skipped while its in-flight request count is at
 	// or above ceil(factor * (total in flight + 1) / available upstreams);
 	// the key then goes to the next upstream in its rendezvous order.
-	// Default: off.
+	// Applies to the keys of every source except `s3_object`, which has its
+	// own. Default: off.
 	BoundedLoad float64 `json:"bounded_load,omitempty"`
 
 	// The selection policy used when no source yields a key.
@@ -90,7 +92,11 @@ func (SessionAffinitySelection) CaddyModule() caddy.ModuleInfo {
 
 // Source is one key source of the session_affinity policy.
 type Source struct {
-	// One of `query`, `header`, `cookie`, `s3_multipart`, `fingerprint`.
+	// One of `query`, `header`, `cookie`, `s3_multipart`, `s3_object`,
+	// `fingerprint`. `s3_object` keys a plain single-object request (GET,
+	// HEAD, PUT, DELETE of one object without subresource or multipart
+	// parameter) on its bucket and object, so one client's requests spread
+	// over the nodes by object; anything else passes to the next source.
 	Type string `json:"type"`
 
 	// query, header, cookie: the parameter, header or cookie names, in
@@ -108,10 +114,17 @@ type Source struct {
 	// of putting all multipart traffic of a bucket on one node.
 	Scope string `json:"scope,omitempty"`
 
-	// s3_multipart only: S3 endpoint domains for virtual-host style
-	// requests: a Host of `<bucket>.<domain>` names the bucket. Default:
-	// none (the bucket is the first path segment).
+	// s3_multipart and s3_object only: S3 endpoint domains for
+	// virtual-host style requests: a Host of `<bucket>.<domain>` names the
+	// bucket. Default: none (the bucket is the first path segment).
 	Domains []string `json:"domains,omitempty"`
+
+	// s3_object only: the bounded-load factor of this source's keys (see
+	// the policy's bounded_load, which it replaces for them): a factor >= 1,
+	// or -1 for none. With 1, an object key leaves its node while that node
+	// has its fair share, ceil((in flight + 1) / available upstreams), of
+	// the requests in flight. Default: 1.
+	BoundedLoad float64 `json:"bounded_load,omitempty"`
 
 	// fingerprint only: the placeholders whose values make up the
 	// fingerprint. Default: `{http.vars.client_ip}` (the client IP as Caddy

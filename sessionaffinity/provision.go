@@ -44,7 +44,11 @@ func (s *SessionAffinitySelection) Provision(ctx caddy.Context) error {
 	}
 	s.sources = make([]source, 0, len(srcs))
 	for _, src := range srcs {
-		s.sources = append(s.sources, compileSource(src))
+		c := compileSource(src)
+		if c.kind != kindS3Object {
+			c.boundedLoad = s.BoundedLoad
+		}
+		s.sources = append(s.sources, c)
 	}
 
 	salt := caddy.NewReplacer().ReplaceKnown(s.Salt, "")
@@ -107,6 +111,8 @@ func compileSource(src Source) source {
 			c.parts = append(c.parts, parseComponent(p))
 		}
 		c.labels = []any{typeFingerprint}
+	case typeS3Object:
+		c = compileS3Object(src)
 	}
 	return c
 }

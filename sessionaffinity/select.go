@@ -25,7 +25,7 @@ const (
 // for the request's key; on a retry, the best one scoring strictly below the
 // upstream that just failed, so no upstream is tried twice.
 func (s *SessionAffinitySelection) Select(pool reverseproxy.UpstreamPool, r *http.Request, w http.ResponseWriter) *reverseproxy.Upstream {
-	key, label := s.extract(r)
+	key, label, bounded := s.extractKey(r)
 	if label == nil {
 		if s.Placeholders {
 			if repl := replacerOf(r); repl != nil {
@@ -57,7 +57,7 @@ func (s *SessionAffinitySelection) Select(pool reverseproxy.UpstreamPool, r *htt
 			}
 		}
 	}
-	up := s.pick(pool, key, prev, tr)
+	up := s.pick(pool, key, prev, tr, bounded)
 
 	if s.Placeholders || s.responseHeader != "" {
 		s.report(r, w, label, key)
@@ -75,24 +75,31 @@ func replacerOf(r *http.Request) *caddy.Replacer {
 // extract hashes the key of the first source that yields one; label is the
 // source's boxed label, or nil when no source yields a key.
 func (s *SessionAffinitySelection) extract(r *http.Request) (key uint64, label any) {
+	key, label, _ = s.extractKey(r)
+	return key, label
+}
+
+// extractKey is extract plus the bounded-load factor of the source that
+// gave the key (0: off).
+func (s *SessionAffinitySelection) extractKey(r *http.Request) (key uint64, label any, bounded float64) {
 	var h keyHasher
 	h.reset(s.hashSeed)
 	for i := range s.sources {
 		if idx, ok := s.sources[i].hash(r, &h); ok {
-			return h.sum(), s.sources[i].labels[idx]
+			return h.sum(), s.sources[i].labels[idx], s.sources[i].boundedLoad
 		}
 	}
-	return 0, nil
+	return 0, nil, 0
 }
 
 // pick walks the key's rendezvous order: the first available upstream below
 // the previous attempt's score (if any) and under the bounded-load capacity
-// (if set). If every remaining upstream is at capacity, capacity is ignored
-// rather than failing the request.
-func (s *SessionAffinitySelection) pick(pool reverseproxy.UpstreamPool, key uint64, prev string, tr *proxytrace.Trace) *reverseproxy.Upstream {
+// (if bounded > 0). If every remaining upstream is at capacity, capacity is
+// ignored rather than failing the request.
+func (s *SessionAffinitySelection) pick(pool reverseproxy.UpstreamPool, key uint64, prev string, tr *proxytrace.Trace, bounded float64) *reverseproxy.Upstream {
 	capacity := 0
-	if s.BoundedLoad > 0 {
-		capacity = s.capacity(pool)
+	if bounded > 0 {
+		capacity = s.capacity(pool, bounded)
 	}
 	if s.weights == nil {
 		limit, hasLimit := uint64(0), prev != ""
@@ -165,7 +172,7 @@ func (s *SessionAffinitySelection) weight(dial string) float64 {
 
 // capacity is the bounded-load ceiling: ceil(factor * (in flight + 1) / n)
 // over the available upstreams.
-func (s *SessionAffinitySelection) capacity(pool reverseproxy.UpstreamPool) int {
+func (s *SessionAffinitySelection) capacity(pool reverseproxy.UpstreamPool, factor float64) int {
 	total, n := 0, 0
 	for _, up := range pool {
 		if up.Available() {
@@ -176,7 +183,7 @@ func (s *SessionAffinitySelection) capacity(pool reverseproxy.UpstreamPool) int 
 	if n == 0 {
 		return 0
 	}
-	return int(math.Ceil(s.BoundedLoad * float64(total+1) / float64(n)))
+	return int(math.Ceil(factor * float64(total+1) / float64(n)))
 }
 
 func (s *SessionAffinitySelection) load(up *reverseproxy.Upstream) int {

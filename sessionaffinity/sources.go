@@ -31,6 +31,7 @@ const (
 	kindCookie
 	kindS3
 	kindFingerprint
+	kindS3Object
 )
 
 // source is a Source compiled at provision: names canonicalised, labels
@@ -43,7 +44,8 @@ type source struct {
 	bucketScope bool
 	domains     []string // ".domain", lower case
 	parts       []component
-	labels      []any // per name (query, header, cookie) or one label
+	labels      []any   // per name (query, header, cookie) or one label
+	boundedLoad float64 // bounded-load factor of this source's keys; 0: off
 }
 
 // hash writes the source's key for r into h and reports which name matched
@@ -77,6 +79,8 @@ func (s *source) hash(r *http.Request, h *keyHasher) (int, bool) {
 		return idx, true
 	case kindS3:
 		return 0, s.hashS3(r, h)
+	case kindS3Object:
+		return 0, s.hashS3Object(r, h)
 	default:
 		for i := range s.parts {
 			start := h.n

@@ -106,23 +106,31 @@ func validateSource(src Source) error {
 				return fmt.Errorf("fingerprint: empty placeholder in %q", src.Placeholders)
 			}
 		}
+	case typeS3Object:
+		if err := validateS3Object(src); err != nil {
+			return err
+		}
 	case "":
-		return fmt.Errorf("type: missing source type (want query, header, cookie, s3_multipart or fingerprint)")
+		return fmt.Errorf("type: missing source type (want query, header, cookie, s3_multipart, s3_object or fingerprint)")
 	default:
-		return fmt.Errorf("type: unknown source type %q (want query, header, cookie, s3_multipart or fingerprint)", src.Type)
+		return fmt.Errorf("type: unknown source type %q (want query, header, cookie, s3_multipart, s3_object or fingerprint)", src.Type)
+	}
+	if err := validateSourceBoundedLoad(src); err != nil {
+		return err
 	}
 	if src.CaseSensitive && src.Type != typeQuery {
 		return fmt.Errorf("%s: case_sensitive applies to query sources only", src.Type)
 	}
-	if src.Scope != "" || len(src.Domains) > 0 {
-		if src.Type != typeS3Multipart {
-			return fmt.Errorf("%s: scope and domains apply to s3_multipart sources only", src.Type)
-		}
+	if src.Scope != "" && src.Type != typeS3Multipart {
+		return fmt.Errorf("%s: scope applies to s3_multipart sources only", src.Type)
+	}
+	if len(src.Domains) > 0 && src.Type != typeS3Multipart && src.Type != typeS3Object {
+		return fmt.Errorf("%s: domains apply to s3_multipart and s3_object sources only", src.Type)
 	}
 	if len(src.Placeholders) > 0 && src.Type != typeFingerprint {
 		return fmt.Errorf("%s: placeholders apply to fingerprint sources only", src.Type)
 	}
-	if len(src.Names) > 0 && (src.Type == typeS3Multipart || src.Type == typeFingerprint) {
+	if len(src.Names) > 0 && (src.Type == typeS3Multipart || src.Type == typeS3Object || src.Type == typeFingerprint) {
 		return fmt.Errorf("%s: names apply to query, header and cookie sources only", src.Type)
 	}
 	return nil

@@ -158,8 +158,25 @@ func testS3MinioGo(t *testing.T, e *env) {
 		return a || b
 	}
 
-	fp := filter(es, func(x logEntry) bool { return strings.Contains(x.UserAgent(), app) && !isMultipart(x) })
-	assertOneNode(t, e, "fingerprint session (minio-go, one User-Agent)", fp, 8, "fingerprint")
+	// One client (one User-Agent): what names no object (bucket
+	// operations, listings) is keyed by its fingerprint; the requests of
+	// one object (PUT, HEAD, GET, DELETE) by the object (s3_object), so a
+	// client's objects spread over the nodes while each object's requests
+	// meet on one.
+	// minio-go writes bucket requests as /bucket/ (trailing slash): an
+	// object is what follows the bucket's slash.
+	hasObject := func(x logEntry) bool {
+		_, object, _ := strings.Cut(strings.TrimPrefix(x.Path(), "/"), "/")
+		return object != ""
+	}
+	fp := filter(es, func(x logEntry) bool {
+		return strings.Contains(x.UserAgent(), app) && !isMultipart(x) && !hasObject(x)
+	})
+	assertOneNode(t, e, "fingerprint session (minio-go, one User-Agent, bucket and listing requests)", fp, 2, "fingerprint")
+	obj := filter(es, func(x logEntry) bool {
+		return strings.Contains(x.UserAgent(), app) && !isMultipart(x) && x.Path() == "/"+bucket+"/dir/one"
+	})
+	assertOneNode(t, e, "one object's requests (PUT, HEAD, GET, DELETE, HEAD)", obj, 6, "s3_object")
 	byID := filter(es, func(x logEntry) bool { return x.SessionID() == sess })
 	assertOneNode(t, e, "sessionid session (presigned, sessionid signed in)", byID, 18, "query:sessionid")
 	mpNo := filter(es, func(x logEntry) bool { return x.Path() == "/"+bucket+"/multi/nosession" && isMultipart(x) })

@@ -28,7 +28,8 @@ var payload = func() []byte {
 
 // Backend is a fast loopback HTTP server standing in for a MinIO node when
 // the proxy's own cost is measured: GET /obj/<size> answers <size> bytes,
-// PUT reads and drops the body, GET/HEAD /minio/health/ready answers 200.
+// GET /heavy/<object> HeavyObjectSize bytes, PUT reads and drops the body,
+// GET/HEAD /minio/health/ready answers 200.
 //
 // Kill closes the listener and resets every open connection; the port is
 // then held by a "tombstone" that answers each new connection with a TCP
@@ -109,6 +110,8 @@ func (b *Backend) handle(w http.ResponseWriter, r *http.Request) {
 		size := 0
 		if s, ok := strings.CutPrefix(r.URL.Path, "/obj/"); ok {
 			size, _ = strconv.Atoi(s)
+		} else if strings.HasPrefix(r.URL.Path, "/"+HeavyBucket+"/") {
+			size = HeavyObjectSize // the heavy client's objects
 		}
 		if size < 0 || size > 1<<30 {
 			http.Error(w, "bad size", http.StatusBadRequest)

@@ -54,7 +54,8 @@ func writeCaddySite(b *strings.Builder, listen string) {
 }
 
 // OursCaddyfile is target (a): examples/Caddyfile's S3 site with
-// `dynamic healthready` and `lb_policy session_affinity`.
+// `dynamic healthready` and `lb_policy session_affinity` with its key
+// chain (sessionid, multipart by object, uploadid, object, fingerprint).
 func OursCaddyfile(sites []Site) string {
 	var b strings.Builder
 	b.WriteString(caddyGlobal)
@@ -73,7 +74,9 @@ func OursCaddyfile(sites []Site) string {
 		}
 		lb_policy session_affinity {
 			query sessionid
+			s3_multipart object
 			query uploadid
+			s3_object
 			fingerprint
 			salt ` + Salt + `
 		}

@@ -116,6 +116,10 @@ func (r *Report) Markdown() string {
 	}
 	b.WriteString("\nMinIO multipart: one request = one whole upload (create, a 5 MiB and a 1 MiB part, complete).\n\n")
 
+	if hasHeavy := r.heavyRows(&b); hasHeavy {
+		b.WriteString("\n")
+	}
+
 	if len(r.Peak) > 0 {
 		b.WriteString("Peak memory of each proxy over the whole run (VmHWM, all its processes):\n\n| target | VmHWM MiB | VmRSS at end MiB |\n|---|---|---|\n")
 		for _, k := range o.Kinds {
@@ -225,6 +229,15 @@ func (r *Report) Targets() []string {
 		}
 		out = append(out, fmt.Sprintf("%s: %s: ours >= %.2fx stock Caddy throughput and p99 <= %.2fx: %s", verdict, w, minThroughputVsStock, maxP99VsStock, reason))
 	}
+	// 1b. The heavy client spreads: no node above 1.5x the mean share.
+	if c := r.Cell(WHeavy, KindOurs); c != nil && len(c.NodeBytes) > 0 {
+		sh := c.NodeShares()
+		verdict := "PASS"
+		if sh.MaxOverMean > maxHeavyShare {
+			verdict = "MISS"
+		}
+		out = append(out, fmt.Sprintf("%s: %s: ours spreads one heavy client, no node above %.1fx the mean share: %s", verdict, WHeavy, maxHeavyShare, sh))
+	}
 	// 2. MinIO 1 MiB objects: ours at least nginx.
 	for _, w := range []string{WS3Get1M, WS3Put1M} {
 		ours, ok1 := r.median(w, KindOurs)
@@ -268,4 +281,44 @@ func (r *Report) Targets() []string {
 	}
 	out = append(out, fmt.Sprintf("%s: failover: ours has fewer client errors than every peer: ours %d vs %s", verdict, ours.Errors+ours.Dropped, strings.Join(cmp, ", ")))
 	return out
+}
+
+// maxHeavyShare is the brief's bound on the busiest node's share of the
+// heavy client's traffic, as a multiple of the mean.
+const maxHeavyShare = 1.5
+
+// heavyRows writes the heavy-client table; false when the cell did not run.
+func (r *Report) heavyRows(b *strings.Builder) bool {
+	var rows []*Cell
+	for _, k := range r.Opts.Kinds {
+		if c := r.Cell(WHeavy, k); c != nil && len(c.Runs) > 0 {
+			rows = append(rows, c)
+		}
+	}
+	if len(rows) == 0 {
+		return false
+	}
+	fmt.Fprintf(b, "## Heavy client\n\nOne client host, one User-Agent, %d connections, GET:PUT 3:1 of %d MiB objects (presigned, no sessionid): "+
+		"MinIO's benchmark tool against the original cluster. Each of the 4 nodes (fast backends, so that the links bind, not MinIO's CPU on this "+
+		"machine; test/spread measures real MinIO) is behind a faultproxy link capped at %d MiB/s each way (its NIC); direct is one node through "+
+		"its link. Shares are the bytes each node's link carried.\n\n",
+		HeavyConns, HeavyObjectSize>>20, r.Opts.HeavyBW>>20)
+	b.WriteString("| target | MiB/s | vs (b) | p50 | p99 | share per node | busiest node vs mean | errors |\n|---|---|---|---|---|---|---|---|\n")
+	stock, hasStock := r.median(WHeavy, KindCaddy)
+	for _, c := range rows {
+		m, _ := r.median(WHeavy, c.Kind)
+		mibps := float64(m.Bytes) / m.Elapsed.Seconds() / (1 << 20)
+		vs := "-"
+		if hasStock {
+			vs = ratio(mibps, float64(stock.Bytes)/stock.Elapsed.Seconds()/(1<<20))
+		}
+		sh := c.NodeShares()
+		busiest := fmt.Sprintf("%.2fx", sh.MaxOverMean)
+		if c.Kind == KindDirect {
+			busiest = "- (one node)"
+		}
+		fmt.Fprintf(b, "| %s | %.1f | %s | %s | %s | %s | %s | %d/%d |\n", c.Kind, mibps, vs, fmtDur(m.P50), fmtDur(m.P99),
+			sh.String(), busiest, m.Errors, m.Requests)
+	}
+	return true
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/minio-lb/caddy-minio-lb/test/internal/faultproxy"
 	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
 )
 
@@ -25,6 +26,8 @@ type Options struct {
 	ConcMP      int           // workers of the multipart upload; default 4
 	HashKeys    int           // keys of the hash quality check; default 20000
 	NoMinIO     bool          // skip the MinIO workloads
+	NoHeavy     bool          // skip the heavy-client cell
+	HeavyBW     int64         // per-node bandwidth cap of the heavy-client cell, bytes/s; default 100 MiB/s
 	NoFailover  bool          // skip the failover timelines
 	Failover    FailoverSpec  // default DefaultFailover
 	Kinds       []Kind        // targets; default all
@@ -51,6 +54,9 @@ func (o *Options) defaults() {
 	if o.ConcMP <= 0 {
 		o.ConcMP = 4
 	}
+	if o.HeavyBW <= 0 {
+		o.HeavyBW = 100 << 20
+	}
 	if o.HashKeys <= 0 {
 		o.HashKeys = 20000
 	}
@@ -73,6 +79,7 @@ const (
 	WS3Get1M   = "MinIO GET 1 MiB"
 	WS3Put1M   = "MinIO PUT 1 MiB"
 	WS3MP      = "MinIO multipart 6 MiB"
+	WHeavy     = "heavy client, capped links"
 )
 
 // Cell is one workload through one target, every repetition.
@@ -81,6 +88,23 @@ type Cell struct {
 	Kind     Kind
 	Conc     int
 	Runs     []Result
+	// NodeBytes, heavy-client cell only: per run, the bytes each MinIO
+	// node's capped link carried (both directions), in node order.
+	NodeBytes [][]int64
+}
+
+// NodeShares sums NodeBytes over the runs into shares per node.
+func (c *Cell) NodeShares() Shares {
+	if len(c.NodeBytes) == 0 {
+		return Shares{}
+	}
+	sum := make([]int64, len(c.NodeBytes[0]))
+	for _, per := range c.NodeBytes {
+		for i, n := range per {
+			sum[i] += n
+		}
+	}
+	return NodeShares(sum)
 }
 
 // HashRow is one policy's hash quality.
@@ -152,6 +176,7 @@ type target struct {
 	proxy  *Proxy
 	fast   string // base URL of the fast site
 	s3     string // host:port of the S3 site
+	heavy  string // host:port of the S3 site whose nodes are behind capped links
 	client *http.Client
 }
 
@@ -211,6 +236,31 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		}
 	}
 
+	// The heavy-client cell: each fast backend behind a faultproxy capped
+	// at HeavyBW each way (a node's NIC; fast backends, so that the links,
+	// not MinIO's CPU on this machine, are what binds); every target gets
+	// a site whose upstreams are those links.
+	var links []*faultproxy.Proxy
+	var linkAddrs []string
+	defer func() {
+		for _, l := range links {
+			_ = l.Close()
+		}
+	}()
+	if !opt.NoHeavy {
+		for _, a := range fastUps {
+			l, err := faultproxy.Start(a)
+			if err != nil {
+				rep.Notes = append(rep.Notes, "heavy-client cell skipped: "+err.Error())
+				linkAddrs = nil
+				break
+			}
+			l.SetBandwidth(opt.HeavyBW)
+			links = append(links, l)
+			linkAddrs = append(linkAddrs, l.Addr())
+		}
+	}
+
 	// Start every target once; cells are interleaved across them.
 	var targets []*target
 	defer func() {
@@ -226,6 +276,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			t.fast = "http://" + fastUps[0]
 			if cluster != nil {
 				t.s3 = cluster.S3Addrs()[0]
+			}
+			if len(linkAddrs) > 0 {
+				t.heavy = linkAddrs[0] // one node, through its capped link
 			}
 			targets = append(targets, t)
 			continue
@@ -248,6 +301,12 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			s3L, _ := FreeAddr()
 			sites = append(sites, Site{Listen: s3L, Upstreams: cluster.S3Addrs()})
 		}
+		heavySite := -1
+		if len(linkAddrs) > 0 {
+			hL, _ := FreeAddr()
+			heavySite = len(sites)
+			sites = append(sites, Site{Listen: hL, Upstreams: linkAddrs})
+		}
 		p, err := StartProxy(ctx, k, opt.CaddyBin, dir, sites)
 		if err != nil {
 			rep.Skipped[k] = err.Error()
@@ -265,6 +324,13 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			if err := WaitServing(ctx, "http://"+t.s3+HealthPath, 20*time.Second); err != nil {
 				rep.Notes = append(rep.Notes, fmt.Sprintf("%s: S3 site not serving: %v", k, err))
 				t.s3 = ""
+			}
+		}
+		if heavySite >= 0 {
+			t.heavy = sites[heavySite].Listen
+			if err := WaitServing(ctx, "http://"+t.heavy+HealthPath, 20*time.Second); err != nil {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("%s: heavy-client site not serving: %v", k, err))
+				t.heavy = ""
 			}
 		}
 		targets = append(targets, t)
@@ -287,6 +353,16 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			wl{WS3Put1M, opt.ConcBig, func(t *target) (Op, error) { return S3PUT(ctx, t.client, t.s3, s3User, s3Pass) }},
 			wl{WS3MP, opt.ConcMP, func(t *target) (Op, error) { return S3Multipart(t.client, t.s3, s3User, s3Pass, opt.ConcMP) }},
 		)
+	}
+	if len(linkAddrs) > 0 {
+		wls = append(wls, wl{WHeavy, HeavyConns, func(t *target) (Op, error) {
+			if t.heavy == "" {
+				return nil, fmt.Errorf("no heavy-client site")
+			}
+			// presigned like a real client's requests; the fast
+			// backends ignore the signature
+			return HeavyOp(ctx, NewHeavyClient(), t.heavy, "heavy-client", "heavy-client-secret")
+		}})
 	}
 	ops := map[string]map[Kind]Op{}
 	for _, w := range wls {
@@ -322,9 +398,23 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 				if t.proxy != nil {
 					pid = t.proxy.Pid()
 				}
+				var before []faultproxy.Stats
+				if w.name == WHeavy {
+					for _, l := range links {
+						before = append(before, l.Stats())
+					}
+				}
 				res := RunClosed(ctx, spec(w.conc), op, pid)
 				c := rep.Cell(w.name, t.kind)
 				c.Runs = append(c.Runs, res)
+				if w.name == WHeavy {
+					per := make([]int64, len(links))
+					for i, l := range links {
+						st := l.Stats()
+						per[i] = st.BytesToTarget - before[i].BytesToTarget + st.BytesFromTarget - before[i].BytesFromTarget
+					}
+					c.NodeBytes = append(c.NodeBytes, per)
+				}
 				logf("rep %d/%d %-22s %-12s %8.0f req/s p50 %-8s p99 %-8s errors %d", r+1, opt.Repeat, w.name, t.kind,
 					res.RPS(), res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Errors)
 				if t.proxy != nil && !t.proxy.Alive() {

@@ -30,6 +30,8 @@ func main() {
 	flag.IntVar(&opt.ConcMP, "cmp", 4, "connections of the multipart upload")
 	flag.IntVar(&opt.HashKeys, "hash-keys", 20000, "session ids of the hash quality check")
 	flag.BoolVar(&opt.NoMinIO, "no-minio", false, "skip the MinIO workloads")
+	flag.BoolVar(&opt.NoHeavy, "no-heavy", false, "skip the heavy-client cell")
+	heavyMiB := flag.Int64("heavy-bw", 100, "per-node link cap of the heavy-client cell, MiB/s each way")
 	flag.BoolVar(&opt.NoFailover, "no-failover", false, "skip the failover timelines")
 	flag.DurationVar(&opt.Failover.Duration, "failover-duration", 20*time.Second, "length of each failover timeline (kill at 25%, restart at 60%)")
 	flag.IntVar(&opt.Failover.Rate, "failover-rate", 500, "requests per second of the failover timeline")
@@ -37,6 +39,7 @@ func main() {
 	flag.StringVar(&out, "out", "tmp/bench-results", "directory for <timestamp>.md")
 	flag.DurationVar(&timeout, "timeout", 30*time.Minute, "bound of the whole run")
 	flag.Parse()
+	opt.HeavyBW = *heavyMiB << 20
 
 	fd := opt.Failover.Duration
 	opt.Failover = loadbench.FailoverSpec{Rate: opt.Failover.Rate, Duration: fd, KillAt: fd / 4, RestartAt: fd * 3 / 5,
