@@ -12,8 +12,10 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +29,14 @@ func (l *load) Shed() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.shed
+}
+
+// PutsSkipped is the number of PUTs not sent because the key's previous
+// PUT was still in flight.
+func (l *load) PutsSkipped() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.putSkipped
 }
 
 // loadKey is one affinity key of the load: one object, reached only through
@@ -52,8 +62,73 @@ type loadConfig struct {
 	MaxDuration time.Duration // hard bound on the run, default 2m
 }
 
+// requestIDHeader carries a unique id on every request the test's clients
+// send (doOp, requestTagger). Caddy's access log records request headers,
+// so a client's result and the log line of the same request can be joined
+// exactly (byRequestID), and a test can wait until every request it sent
+// is logged (caddyProc.waitLogged) instead of sleeping. The header is not
+// signed: SigV4 (presigned or not) signs only the headers it lists, and
+// MinIO ignores others.
+const requestIDHeader = "X-E2e-Request"
+
+var requestSeq atomic.Uint64
+
+// nextRequestID is a process-wide unique request id.
+func nextRequestID() string { return strconv.FormatUint(requestSeq.Add(1), 10) }
+
+// requestTagger stamps every request of the clients the test does not
+// drive through doOp (minio-go through minio.Options.Transport, plain
+// http.Clients) with a fresh requestIDHeader, and remembers the ids of the
+// requests that got an answer (Caddy logs those). sentRequests is the one
+// every scenario's clients share: a scenario takes Mark before it starts
+// and waits for IDsSince(mark) in the access log.
+type requestTagger struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+var sentRequests = &requestTagger{}
+
+// Transport wraps base so that its requests are tagged.
+func (tg *requestTagger) Transport(base http.RoundTripper) http.RoundTripper {
+	return taggedTransport{tg, base}
+}
+
+type taggedTransport struct {
+	tg   *requestTagger
+	base http.RoundTripper
+}
+
+func (t taggedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	id := nextRequestID()
+	r = r.Clone(r.Context())
+	r.Header.Set(requestIDHeader, id)
+	resp, err := t.base.RoundTrip(r)
+	if err == nil {
+		t.tg.mu.Lock()
+		t.tg.ids = append(t.tg.ids, id)
+		t.tg.mu.Unlock()
+	}
+	return resp, err
+}
+
+// Mark is the number of answered requests so far; IDsSince(mark) lists
+// the ids of the requests answered after it.
+func (tg *requestTagger) Mark() int {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return len(tg.ids)
+}
+
+func (tg *requestTagger) IDsSince(mark int) []string {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return append([]string(nil), tg.ids[mark:]...)
+}
+
 // result is one request of the load.
 type result struct {
+	ID      string // requestIDHeader of every attempt
 	Worker  int
 	Session string
 	Method  string
@@ -66,6 +141,20 @@ type result struct {
 
 func (r result) Failed() bool {
 	return r.Err != nil || r.Status != http.StatusOK
+}
+
+// loggedIDs lists the ids of the results Caddy must have logged: those
+// that got an HTTP answer, and client timeouts (Caddy had the request and
+// logs it when the client goes away, status 499). A request that never got
+// through (refused, closed under it) may have no line.
+func loggedIDs(rs []result) []string {
+	var ids []string
+	for _, r := range rs {
+		if r.Status != 0 || isTimeout(r.Err) {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
 }
 
 // loadSet is the keys and the object body the load uses.
@@ -151,7 +240,14 @@ type load struct {
 	mu     sync.Mutex
 	res    []result
 	shed   int
-	client *http.Client
+	issued map[string][]time.Time // session -> when its requests were sent
+	// putting marks the keys with a PUT in flight; putSkipped counts the
+	// PUTs not sent for that.
+	putting    map[string]bool
+	putSkipped int
+	keys       int
+	rate       int
+	client     *http.Client
 }
 
 // ops is the mix of one key's cycle: GET-heavy, a PUT in four.
@@ -162,7 +258,7 @@ var ops = []string{http.MethodGet, http.MethodHead, http.MethodGet, http.MethodP
 func startLoad(ls *loadSet, cfg loadConfig) *load {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.MaxDuration)
-	l := &load{cancel: cancel, client: &http.Client{
+	l := &load{cancel: cancel, issued: map[string][]time.Time{}, putting: map[string]bool{}, rate: cfg.Rate, client: &http.Client{
 		Timeout:   cfg.Timeout,
 		Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64, DisableCompression: true},
 	}}
@@ -178,6 +274,7 @@ func startLoad(ls *loadSet, cfg loadConfig) *load {
 			}{w, k})
 		}
 	}
+	l.keys = len(flat)
 	sem := make(chan struct{}, cfg.MaxInFlight)
 	l.wg.Add(1)
 	go func() {
@@ -190,6 +287,22 @@ func startLoad(ls *loadSet, cfg loadConfig) *load {
 				return
 			case <-tick.C:
 			}
+			f := flat[i%len(flat)]
+			op := ops[(i/len(flat))%len(ops)]
+			// One writer per object, as an S3 client writes: a PUT is
+			// not sent while the key's previous PUT is unanswered. MinIO
+			// serialises PUTs of one object on its write lock; sent
+			// every 1.6 s (one op in four, 160 req/s over 64 keys) to a
+			// MinIO whose PUTs take longer on a loaded machine (seen:
+			// 5-20 s), they queue on the lock without bound and time out,
+			// which measures the lock queue, not the proxy.
+			l.mu.Lock()
+			if op == http.MethodPut && l.putting[f.k.Session] {
+				l.putSkipped++
+				l.mu.Unlock()
+				continue
+			}
+			l.mu.Unlock()
 			select {
 			case sem <- struct{}{}:
 			default:
@@ -198,8 +311,12 @@ func startLoad(ls *loadSet, cfg loadConfig) *load {
 				l.mu.Unlock()
 				continue
 			}
-			f := flat[i%len(flat)]
-			op := ops[(i/len(flat))%len(ops)]
+			l.mu.Lock()
+			l.issued[f.k.Session] = append(l.issued[f.k.Session], time.Now())
+			if op == http.MethodPut {
+				l.putting[f.k.Session] = true
+			}
+			l.mu.Unlock()
 			l.wg.Add(1)
 			go func() {
 				defer l.wg.Done()
@@ -208,11 +325,55 @@ func startLoad(ls *loadSet, cfg loadConfig) *load {
 				r.Worker = f.w
 				l.mu.Lock()
 				l.res = append(l.res, r)
+				if op == http.MethodPut {
+					delete(l.putting, f.k.Session)
+				}
 				l.mu.Unlock()
 			}()
 		}
 	}()
 	return l
+}
+
+// waitIssued waits until the load has sent at least perKey requests of
+// every key since the given time: a scenario's "load runs on for a while"
+// counted in requests, so a starved load generator on a busy machine
+// lengthens the wait instead of shrinking the sample. At the nominal rate
+// it takes perKey x keys / rate; the wait fails the test after ten times
+// that (at least 30 s): the rate is not what a scenario measures.
+func (l *load) waitIssued(tb testing.TB, what string, since time.Time, perKey int) {
+	tb.Helper()
+	nominal := time.Duration(perKey*l.keys) * time.Second / time.Duration(l.rate)
+	deadline := time.Now().Add(max(10*nominal, 30*time.Second))
+	for {
+		least, behind := l.issuedSince(since)
+		if least >= perKey {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("load: %s: key %s got %d requests since %s, want %d (%d keys at %d req/s; %d shed)",
+				what, behind, least, since.Format("15:04:05.000"), perKey, l.keys, l.rate, l.Shed())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// issuedSince is the smallest number of requests sent since t over the
+// keys, and a key with that number.
+func (l *load) issuedSince(t time.Time) (int, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	least, key := -1, ""
+	for s, ts := range l.issued {
+		n := len(ts) - sort.Search(len(ts), func(i int) bool { return !ts[i].Before(t) })
+		if least < 0 || n < least {
+			least, key = n, s
+		}
+	}
+	if len(l.issued) < l.keys {
+		return 0, "(a key not sent yet)"
+	}
+	return least, key
 }
 
 // maxResends bounds the resends of a PUT whose connection was closed under
@@ -222,7 +383,7 @@ const maxResends = 3
 // doOp sends one request and checks what a client would: the status, and
 // for GET that the bytes are the uploaded ones.
 func doOp(client *http.Client, ls *loadSet, k loadKey, op string) result {
-	r := result{Session: k.Session, Method: op, Start: time.Now()}
+	r := result{ID: nextRequestID(), Session: k.Session, Method: op, Start: time.Now()}
 	var resp *http.Response
 	for attempt := 0; ; attempt++ {
 		var req *http.Request
@@ -239,6 +400,7 @@ func doOp(client *http.Client, ls *loadSet, k loadKey, op string) result {
 			r.Err = err
 			return r
 		}
+		req.Header.Set(requestIDHeader, r.ID)
 		// Like the S3 SDKs (minio-go, the AWS SDKs, boto3), send a PUT
 		// again when its connection was closed under it (reset, broken
 		// pipe, EOF before any answer). caddy reload closes every idle
