@@ -118,7 +118,7 @@ func readAccessLog(tb testing.TB, path string, from int64) []logEntry {
 }
 
 // byRequestID indexes entries by RequestID (entries without one are left
-// out). A PUT the load client resent carries one id on every attempt, so
+// out). A request the load client resent carries one id on every attempt, so
 // an id can have more than one entry.
 func byRequestID(es []logEntry) map[string][]logEntry {
 	m := map[string][]logEntry{}

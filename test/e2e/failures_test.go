@@ -866,7 +866,7 @@ func testReload(t *testing.T, e *env) {
 	}
 	e.rep.addf(sc, "load across `caddy reload` (changed log_append)", "%s", sum)
 	e.rep.addf(sc, "PUTs not sent: the key's previous PUT unanswered", "%d", l.PutsSkipped())
-	e.rep.addf(sc, "failed requests / PUTs resent after caddy closed their connection", "%d / %d", sum.Failed, retried(rs))
+	e.rep.addf(sc, "failed requests / requests resent after caddy closed their connection", "%d / %d", sum.Failed, retried(rs))
 	e.rep.addf(sc, "caddy reload command took", "%s", ms(reloadTook))
 	e.rep.addf(sc, "health state kept (node state, since, probe count)", "%d of %d nodes", kept, nodesIn(s1))
 	e.rep.addf(sc, "sessions on one node across the reload", "%d", len(home))

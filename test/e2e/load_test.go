@@ -136,7 +136,7 @@ type result struct {
 	Dur     time.Duration
 	Status  int
 	Err     error
-	Retried bool // a PUT sent again after its connection was closed under it
+	Retried bool // sent again after its connection was closed under it
 }
 
 func (r result) Failed() bool {
@@ -376,8 +376,8 @@ func (l *load) issuedSince(t time.Time) (int, string) {
 	return least, key
 }
 
-// maxResends bounds the resends of a PUT whose connection was closed under
-// it (minio-go retries up to 10 times, the AWS SDKs 3).
+// maxResends bounds the resends of a request whose connection was closed
+// under it (minio-go retries up to 10 times, the AWS SDKs 3).
 const maxResends = 3
 
 // doOp sends one request and checks what a client would: the status, and
@@ -401,24 +401,31 @@ func doOp(client *http.Client, ls *loadSet, k loadKey, op string) result {
 			return r
 		}
 		req.Header.Set(requestIDHeader, r.ID)
-		// Like the S3 SDKs (minio-go, the AWS SDKs, boto3), send a PUT
-		// again when its connection was closed under it (reset, broken
-		// pipe, EOF before any answer). caddy reload closes every idle
-		// keep-alive connection, and one may be closed just as the client
-		// writes on it; the resend may then pick another one being
+		// Like the S3 SDKs (minio-go, the AWS SDKs, boto3), send a
+		// request again when its connection was closed under it (reset,
+		// broken pipe, EOF before any answer). caddy reload closes every
+		// idle keep-alive connection, and one may be closed just as the
+		// client writes on it; the resend may then pick another one being
 		// closed, or get a fresh connection whose source port the kernel
 		// hands out again while the server still holds the old one in
 		// TIME_WAIT (seen: a broken pipe on a new connection with the
-		// closed one's port). Go's transport resends GET and HEAD itself
-		// in the first case, never PUT. Bounded like the SDKs' retry
-		// counts. A refused connection (nothing listening: Caddy down or
-		// between listeners) and a timeout are failures, never resent.
-		// Counted in result.Retried.
+		// closed one's port). A fresh connection can also be reset: Caddy
+		// binds each config's listener with SO_REUSEPORT
+		// (listenReusable in caddy's listen_unix.go), the kernel spreads
+		// new connections over the old and the new socket, and closing
+		// the old one resets the connections still in its accept queue
+		// (seen: a GET on a connection Caddy never logged, reset at the
+		// old server's "servers shutting down"). Go's transport resends a
+		// GET or HEAD itself only when the connection was a reused one,
+		// never a PUT. Bounded like the SDKs' retry counts. A refused
+		// connection (nothing listening: Caddy down or between
+		// listeners) and a timeout are failures, never resent. Counted in
+		// result.Retried.
 		resp, err = client.Do(req)
 		if err == nil {
 			break
 		}
-		if attempt < maxResends && op == http.MethodPut && connClosedUnder(err) {
+		if attempt < maxResends && connClosedUnder(err) {
 			r.Retried = true
 			continue
 		}
@@ -490,7 +497,7 @@ func summarize(rs []result) summary {
 }
 
 func (s summary) String() string {
-	return fmt.Sprintf("%d requests (failed: GET %d/%d, HEAD %d/%d, PUT %d/%d; PUTs resent %d), latency p50 %s p99 %s max %s",
+	return fmt.Sprintf("%d requests (failed: GET %d/%d, HEAD %d/%d, PUT %d/%d; resent %d), latency p50 %s p99 %s max %s",
 		s.N, s.ByMethod["GET"][1], s.ByMethod["GET"][0], s.ByMethod["HEAD"][1], s.ByMethod["HEAD"][0],
 		s.ByMethod["PUT"][1], s.ByMethod["PUT"][0], s.Retried, ms(s.P50), ms(s.P99), ms(s.Max))
 }
