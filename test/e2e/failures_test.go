@@ -547,11 +547,12 @@ func directLoadSet(t *testing.T, e *env, ls *loadSet, addr string) *loadSet {
 // testStartingNode: a node that restarts answers /minio/health/ready with
 // 200 and X-Minio-Server-Status: offline while it rejoins; it must get no
 // request in that window. The window of a restart in a running cluster is
-// short here (tenths of a second, shorter than examples/Caddyfile's 3s
-// interval, so rise 3 alone would keep the node out), so this scenario runs
-// a second Caddy on the same examples/Caddyfile with probes every 50ms and
-// rise 1: its probes land inside the window, and a check of the status
-// code alone would route to the node there.
+// short here (tenths of a second to a few seconds, shorter than
+// examples/Caddyfile's probe interval times rise, which alone would keep the
+// node out), so this scenario runs a second Caddy on the same
+// examples/Caddyfile with probes every 50ms and rise 1: its probes land
+// inside the window, and a check of the status code alone would route to
+// the node there.
 func testStartingNode(t *testing.T, e *env) {
 	const sc = "Failure/StartingNode"
 	src := readText(t, filepath.Join(repoRoot(t), "examples", "Caddyfile"))
@@ -570,22 +571,22 @@ func testStartingNode(t *testing.T, e *env) {
 	}
 	fast := startCaddy(t, path, e.c)
 	fast.waitStatus(t, "fast-probing caddy: every node ready", 30*time.Second, func(s status) bool { return s.allReady() })
-	ex, err := e.caddy.Status()
+	example, err := e.caddy.Status()
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsNow, err := fast.Status()
+	fastStatus, err := fast.Status()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range ex.Pools {
-		want := ex.probe(t, p.Name)
+	for _, p := range example.Pools {
+		want := example.probe(t, p.Name)
 		want.Interval, want.Rise = fastInterval, fastRise
-		if got := fsNow.probe(t, p.Name); got != want {
+		if got := fastStatus.probe(t, p.Name); got != want {
 			t.Fatalf("fast-probing caddy, pool %s: probes %s, want examples/Caddyfile's with interval %s and rise %d (%s)", p.Name, got, fastInterval, fastRise, want)
 		}
 	}
-	fpc := fsNow.probe(t, "s3")
+	fpc := fastStatus.probe(t, "s3")
 
 	ls := loadVia(t, e, fast.S3Addr, "start")
 	victim := e.c.Node(3)
