@@ -1054,13 +1054,16 @@ func offlineAnswers(t *testing.T, c *caddyProc, addr string) uint64 {
 }
 
 // waitWritable puts every key of ls once through Caddy, retrying a key
-// until MinIO accepts it or the time is up.
+// until MinIO accepts it or timeout has passed since its first try. The
+// bound is per key: the PUTs run one after the other, and one bound for
+// all 64 counted slow successes against it (on a machine at load 75 the
+// wait was still running after a minute).
 func waitWritable(t *testing.T, ls *loadSet, timeout time.Duration) {
 	t.Helper()
 	client := &http.Client{Timeout: 10 * time.Second}
-	deadline := time.Now().Add(timeout)
 	for _, ks := range ls.keys {
 		for _, k := range ks {
+			deadline := time.Now().Add(timeout)
 			for r := doOp(client, ls, k, http.MethodPut); r.Failed(); r = doOp(client, ls, k, http.MethodPut) {
 				if time.Now().After(deadline) {
 					t.Fatalf("cluster not writable through caddy %s after the previous scenario: %s: %v", timeout, k.Object, errClass(r))

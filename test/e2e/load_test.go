@@ -170,7 +170,6 @@ type loadSet struct {
 func prepareLoad(t *testing.T, cl *minio.Client, bucket, prefix string, cfg loadConfig) *loadSet {
 	t.Helper()
 	cfg = cfg.withDefaults()
-	ctx := ctxT(t, 2*time.Minute)
 	ls := &loadSet{body: randomBytes(16<<10, 7), bucket: bucket}
 	ls.sum = sha256.Sum256(ls.body)
 	for w := 0; w < cfg.Workers; w++ {
@@ -179,18 +178,26 @@ func prepareLoad(t *testing.T, cl *minio.Client, bucket, prefix string, cfg load
 			sess := fmt.Sprintf("%s-w%d-k%d", prefix, w, k)
 			obj := fmt.Sprintf("%s/w%d/k%d", prefix, w, k)
 			// A cluster that just came back may still refuse writes for
-			// a moment ("Resource requested is unwritable"): retry.
+			// a moment ("Resource requested is unwritable"): retry, for
+			// up to a minute per object (not one bound for all 64 PUTs:
+			// on a loaded machine each takes a second or more).
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			var err error
-			for try := 0; try < 60; try++ {
+			for {
 				_, err = cl.PutObject(ctx, bucket, obj, bytes.NewReader(ls.body), int64(len(ls.body)), minio.PutObjectOptions{})
 				if err == nil || ctx.Err() != nil {
 					break
 				}
-				time.Sleep(500 * time.Millisecond)
+				select {
+				case <-ctx.Done():
+				case <-time.After(500 * time.Millisecond):
+				}
 			}
+			cancel()
 			if err != nil {
 				t.Fatalf("prepare load: put %s: %v", obj, err)
 			}
+			ctx = ctxT(t, time.Minute)
 			q := url.Values{"sessionid": {sess}}
 			get, err := cl.Presign(ctx, http.MethodGet, bucket, obj, time.Hour, q)
 			if err != nil {
