@@ -376,8 +376,10 @@ func testHang(t *testing.T, e *env) {
 		t.Errorf("status page while a node is frozen: %v", err)
 	}
 	statusLatency := time.Since(st)
-	// The scenario: the node stays frozen for `hold` under load.
-	time.Sleep(time.Until(stopAt.Add(hold)))
+	// The scenario: the node stays frozen for `hold` under load, and at
+	// least 4 s after its ejection: the latency checks below need a window
+	// of traffic after the ejection, which may take up to pc.Detection().
+	time.Sleep(time.Until(later(stopAt.Add(hold), ejectedAt.Add(4*time.Second))))
 	contAt := time.Now()
 	if err := victim.Cont(); err != nil {
 		t.Fatal(err)
@@ -503,6 +505,14 @@ func testHang(t *testing.T, e *env) {
 	if len(all.FirstErrs) > 0 {
 		t.Logf("failed requests (first %d): %s", len(all.FirstErrs), strings.Join(all.FirstErrs, "\n  "))
 	}
+}
+
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // heldAndAnswered reports whether a request's log lines show it was sent
