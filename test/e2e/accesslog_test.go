@@ -73,6 +73,15 @@ func (e logEntry) UserAgent() string {
 	return ""
 }
 
+// RequestID is the id the test's client stamped on the request
+// (requestIDHeader), "" if none.
+func (e logEntry) RequestID() string {
+	if v := e.Request.Headers[requestIDHeader]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // SessionID is the sessionid (any case) query parameter, "" if none.
 func (e logEntry) SessionID() string {
 	for k, v := range e.Query() {
@@ -106,6 +115,61 @@ func readAccessLog(tb testing.TB, path string, from int64) []logEntry {
 		out = append(out, e)
 	}
 	return out
+}
+
+// byRequestID indexes entries by RequestID (entries without one are left
+// out). A request the load client resent carries one id on every attempt, so
+// an id can have more than one entry.
+func byRequestID(es []logEntry) map[string][]logEntry {
+	m := map[string][]logEntry{}
+	for _, e := range es {
+		if id := e.RequestID(); id != "" {
+			m[id] = append(m[id], e)
+		}
+	}
+	return m
+}
+
+// waitLog waits until the access log from offset from satisfies done, and
+// returns its entries from that offset. Caddy writes a request's line after
+// the response has gone out, so a client that just got its answer can be
+// ahead of the log. Past timeout it returns what is there: the caller's
+// assertions then say what is missing.
+func (p *caddyProc) waitLog(tb testing.TB, from int64, timeout time.Duration, done func([]logEntry) bool) []logEntry {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		es := readAccessLog(tb, p.AccessLog, from)
+		if done(es) || time.Now().After(deadline) {
+			return es
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitLogged waits until the access log from offset from has a line for
+// every request id in ids (see requestIDHeader) and returns its entries
+// from that offset. Every request of the S3 and console sites is logged
+// (only /upstream/health/* is log_skip), so an id still missing after
+// timeout fails the test.
+func (p *caddyProc) waitLogged(tb testing.TB, from int64, ids []string, timeout time.Duration) []logEntry {
+	tb.Helper()
+	var missing []string
+	es := p.waitLog(tb, from, timeout, func(es []logEntry) bool {
+		logged := byRequestID(es)
+		missing = missing[:0]
+		for _, id := range ids {
+			if len(logged[id]) == 0 {
+				missing = append(missing, id)
+			}
+		}
+		return len(missing) == 0
+	})
+	if len(missing) > 0 {
+		tb.Errorf("%d of %d requests answered to the client have no access log line within %s (ids %v...)",
+			len(missing), len(ids), timeout, missing[:min(5, len(missing))])
+	}
+	return es
 }
 
 // filter returns the entries for which keep is true.

@@ -66,7 +66,7 @@ func (a *awsCLI) run(args ...string) string {
 // head, list, get, presign, delete, all through Caddy.
 func testAWSCLI(t *testing.T, e *env) {
 	a := newAWSCLI(t, e)
-	from := e.caddy.LogSize()
+	from, mark := e.caddy.LogSize(), sentRequests.Mark()
 	bucket := "e2e-awscli"
 	small := filepath.Join(a.dir, "small.bin")
 	big := filepath.Join(a.dir, "big.bin") // over awscli's 8 MiB multipart threshold
@@ -107,8 +107,31 @@ func testAWSCLI(t *testing.T, e *env) {
 	}
 	a.run("s3", "rb", "s3://"+bucket)
 
-	time.Sleep(200 * time.Millisecond)
-	es := filter(readAccessLog(t, e.caddy.AccessLog, from), func(x logEntry) bool { return strings.HasPrefix(x.Path(), "/"+bucket) })
+	// Caddy writes a request's log line after its response. The aws
+	// commands ran one after the other, each a new process started after
+	// the previous one had its answers: wait for the line of the last one
+	// (`s3 rb`, DELETE of the bucket), the multipart upload's and the
+	// presigned GET's (tagged by httpDo's client).
+	presigned := sentRequests.IDsSince(mark)
+	mpOf := func(es []logEntry) []logEntry {
+		return filter(es, func(x logEntry) bool {
+			q := x.Query()
+			_, a := q["uploads"]
+			_, b := q["uploadId"]
+			return x.Path() == "/"+bucket+"/big.bin" && (a || b)
+		})
+	}
+	all := e.caddy.waitLog(t, from, 10*time.Second, func(es []logEntry) bool {
+		logged := byRequestID(es)
+		for _, id := range presigned {
+			if len(logged[id]) == 0 {
+				return false
+			}
+		}
+		rb := filter(es, func(x logEntry) bool { return x.Request.Method == http.MethodDelete && x.Path() == "/"+bucket })
+		return len(rb) > 0 && len(mpOf(es)) >= 5
+	})
+	es := filter(all, func(x logEntry) bool { return strings.HasPrefix(x.Path(), "/"+bucket) })
 	bad := 0
 	for _, x := range es {
 		if x.Status == http.StatusForbidden || x.Status >= 500 {
@@ -116,12 +139,7 @@ func testAWSCLI(t *testing.T, e *env) {
 			t.Errorf("awscli request through caddy failed: %s %s -> %d", x.Request.Method, x.Request.URI, x.Status)
 		}
 	}
-	mp := filter(es, func(x logEntry) bool {
-		q := x.Query()
-		_, a := q["uploads"]
-		_, b := q["uploadId"]
-		return x.Path() == "/"+bucket+"/big.bin" && (a || b)
-	})
+	mp := mpOf(es)
 	// 20 MiB in awscli's default 8 MiB chunks: create, 3 parts, complete.
 	if len(mp) < 5 {
 		t.Errorf("awscli multipart: %d multipart requests in the access log, want at least 5", len(mp))

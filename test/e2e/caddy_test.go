@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -95,7 +96,13 @@ type status struct {
 		Routable int    `json:"routable"`
 		Total    int    `json:"total"`
 		FailOpen bool   `json:"fail_open"`
-		Nodes    []struct {
+		Probe    struct {
+			IntervalMS float64 `json:"interval_ms"`
+			TimeoutMS  float64 `json:"timeout_ms"`
+			Rise       int     `json:"rise"`
+			Fall       int     `json:"fall"`
+		} `json:"probe"`
+		Nodes []struct {
 			Upstream         string    `json:"upstream"`
 			Probe            string    `json:"probe"`
 			State            string    `json:"state"`
@@ -123,6 +130,101 @@ func (s status) nodeState(pool, addr string) string {
 		}
 	}
 	return ""
+}
+
+// probeConfig is a pool's active probe settings as the running config has
+// them (the status page's "probe" object): what a scenario's expected
+// times derive from, so they follow examples/Caddyfile.
+type probeConfig struct {
+	Interval, Timeout time.Duration
+	Rise, Fall        int
+}
+
+func (pc probeConfig) String() string {
+	return fmt.Sprintf("interval %s timeout %s rise %d fall %d", pc.Interval, pc.Timeout, pc.Rise, pc.Fall)
+}
+
+// Detection bounds the time from a node's failure to its ejection by
+// probes alone: the failure lands anywhere in a probe interval, then
+// `fall` probes must fail, the last one by timing out; every interval is
+// jittered by up to +10%.
+func (pc probeConfig) Detection() time.Duration {
+	return time.Duration(pc.Fall+1)*pc.Interval*11/10 + pc.Timeout
+}
+
+// Readmission bounds the time from a node answering ready again to its
+// readmission: `rise` passing probes after the one in progress.
+func (pc probeConfig) Readmission() time.Duration {
+	return time.Duration(pc.Rise+1)*pc.Interval*11/10 + pc.Timeout
+}
+
+// probe returns pool's probe settings from the status page; it fails the
+// test if the pool is missing.
+func (s status) probe(tb testing.TB, pool string) probeConfig {
+	tb.Helper()
+	for _, p := range s.Pools {
+		if p.Name == pool {
+			ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+			return probeConfig{Interval: ms(p.Probe.IntervalMS), Timeout: ms(p.Probe.TimeoutMS), Rise: p.Probe.Rise, Fall: p.Probe.Fall}
+		}
+	}
+	tb.Fatalf("status page has no pool %q (pools %s)", pool, poolNames(s))
+	return probeConfig{}
+}
+
+// probeConfig reads pool's probe settings from the running Caddy.
+func (p *caddyProc) probeConfig(tb testing.TB, pool string) probeConfig {
+	tb.Helper()
+	s, err := p.Status()
+	if err != nil {
+		tb.Fatalf("status page: %v", err)
+	}
+	return s.probe(tb, pool)
+}
+
+// stateChange is one "node state changed" line of Caddy's own log (stderr):
+// healthready logs it when a node's state changes, before the pool's
+// routing follows (in the same call, under the pool's lock).
+type stateChange struct {
+	At                   time.Time
+	Pool, Node, From, To string
+	Reason               string
+}
+
+// stateChanges reads healthready's state changes from Caddy's log.
+func (p *caddyProc) stateChanges(tb testing.TB) []stateChange {
+	tb.Helper()
+	b, err := os.ReadFile(p.StderrPath())
+	if err != nil {
+		tb.Fatalf("caddy log: %v", err)
+	}
+	var out []stateChange
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var l struct {
+			TS                   float64 `json:"ts"`
+			Msg                  string  `json:"msg"`
+			Pool, Node, From, To string
+			Reason               string
+		}
+		if json.Unmarshal(line, &l) != nil || l.Msg != "node state changed" {
+			continue
+		}
+		sec, frac := math.Modf(l.TS)
+		out = append(out, stateChange{time.Unix(int64(sec), int64(frac*1e9)), l.Pool, l.Node, l.From, l.To, l.Reason})
+	}
+	return out
+}
+
+// leftReady is when Caddy took node addr of pool out of routing (its state
+// left "ready") for the first time after t; zero if it did not.
+func (p *caddyProc) leftReady(tb testing.TB, pool, addr string, after time.Time) time.Time {
+	tb.Helper()
+	for _, c := range p.stateChanges(tb) {
+		if c.Pool == pool && c.Node == addr && c.From == "ready" && c.At.After(after) {
+			return c.At
+		}
+	}
+	return time.Time{}
 }
 
 // allReady reports whether every node of every pool is in state ready.

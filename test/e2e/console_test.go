@@ -23,8 +23,8 @@ import (
 // and opens the console's websocket (/ws/objectManager) through Caddy: a
 // 101 with the right Sec-WebSocket-Accept, then a ping answered by a pong.
 func testConsole(t *testing.T, e *env) {
-	from := e.caddy.LogSize()
-	client := &http.Client{Timeout: 10 * time.Second}
+	from, mark := e.caddy.LogSize(), sentRequests.Mark()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: sentRequests.Transport(http.DefaultTransport)}
 	resp, err := client.Get(e.caddy.ConsoleURL + "/")
 	if err != nil {
 		t.Fatalf("GET console /: %v", err)
@@ -59,7 +59,8 @@ func testConsole(t *testing.T, e *env) {
 	// The login cookie is valid on every node (it is a token signed with
 	// the cluster's credentials), so least_conn may pick any node.
 	start := time.Now()
-	conn, br := wsHandshake(t, e.caddy.ConsoleURL, "/ws/objectManager", strings.Join(cookies, "; "))
+	wsID := nextRequestID()
+	conn, br := wsHandshake(t, e.caddy.ConsoleURL, "/ws/objectManager", strings.Join(cookies, "; "), wsID)
 	defer conn.Close()
 	handshake := time.Since(start)
 	payload := []byte("e2e-ping")
@@ -80,9 +81,10 @@ func testConsole(t *testing.T, e *env) {
 		}
 	}
 	_ = wsWriteFrame(conn, 0x8, []byte{0x03, 0xE8}) // close 1000
+	// Caddy logs the upgraded request when the tunnel ends: close it.
+	conn.Close()
 
-	time.Sleep(200 * time.Millisecond)
-	es := readAccessLog(t, e.caddy.AccessLog, from)
+	es := e.caddy.waitLogged(t, from, append(sentRequests.IDsSince(mark), wsID), 10*time.Second)
 	consoleAddrs := e.c.ConsoleAddrs()
 	var ws []logEntry
 	for _, x := range es {
@@ -99,8 +101,9 @@ func testConsole(t *testing.T, e *env) {
 	e.rep.addf("Console", "GET / (console HTML), login, websocket 101 + ping/pong", "ok, websocket handshake %s", ms(handshake))
 }
 
-// wsHandshake sends a raw HTTP/1.1 Upgrade and checks the 101 answer.
-func wsHandshake(t *testing.T, base, path, cookie string) (net.Conn, *bufio.Reader) {
+// wsHandshake sends a raw HTTP/1.1 Upgrade, tagged with request id id
+// (requestIDHeader), and checks the 101 answer.
+func wsHandshake(t *testing.T, base, path, cookie, id string) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
@@ -114,7 +117,7 @@ func wsHandshake(t *testing.T, base, path, cookie string) (net.Conn, *bufio.Read
 	_, _ = rand.Read(kb)
 	key := base64.StdEncoding.EncodeToString(kb)
 	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nOrigin: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nCookie: %s\r\n\r\n", path, u.Host, base, key, cookie)
+		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nCookie: %s\r\n%s: %s\r\n\r\n", path, u.Host, base, key, cookie, requestIDHeader, id)
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(conn, req); err != nil {
 		t.Fatalf("websocket upgrade: %v", err)

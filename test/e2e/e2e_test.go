@@ -28,10 +28,15 @@ type env struct {
 // client in its User-Agent (and so in its fingerprint).
 func (e *env) s3Client(t *testing.T, app string) *minio.Client {
 	t.Helper()
+	tr, err := minio.DefaultTransport(false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cl, err := minio.New(e.caddy.S3Addr, &minio.Options{
-		Creds:  credentials.NewStaticV4(e.user, e.pass, ""),
-		Secure: false,
-		Region: "us-east-1",
+		Creds:     credentials.NewStaticV4(e.user, e.pass, ""),
+		Secure:    false,
+		Region:    "us-east-1",
+		Transport: sentRequests.Transport(tr),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +85,7 @@ func TestE2E(t *testing.T) {
 	rep.add("setup", "cluster + caddy up, every node ready", time.Since(began).Round(time.Millisecond).String())
 	ready := e.waitAllReady(t, 45*time.Second)
 	rep.add("setup", "caddy: all 8 pool nodes ready after start", ready.Sub(began).Round(time.Millisecond).String())
+	rep.setProbes(cp.probeConfig(t, "s3"))
 
 	scenarios := []struct {
 		name string
@@ -121,8 +127,16 @@ func TestE2E(t *testing.T) {
 
 // report collects the measured numbers, printed as one table at the end.
 type report struct {
-	mu   sync.Mutex
-	rows [][3]string
+	mu     sync.Mutex
+	rows   [][3]string
+	probes string
+}
+
+// setProbes names the S3 pool's probe settings in the table's title.
+func (r *report) setProbes(pc probeConfig) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.probes = pc.String()
 }
 
 func (r *report) add(scenario, metric, value string) {
@@ -146,5 +160,5 @@ func (r *report) print(t *testing.T, total time.Duration) {
 	}
 	fmt.Fprintf(w, "total\tTestE2E wall time\t%s\n", total.Round(time.Millisecond))
 	w.Flush()
-	t.Logf("end-to-end numbers (examples/Caddyfile, 4-node MinIO, interval 3s rise 3 fall 3):\n%s", b.String())
+	t.Logf("end-to-end numbers (examples/Caddyfile, 4-node MinIO, probes %s):\n%s", r.probes, b.String())
 }

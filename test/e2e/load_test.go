@@ -12,8 +12,10 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +29,14 @@ func (l *load) Shed() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.shed
+}
+
+// PutsSkipped is the number of PUTs not sent because the key's previous
+// PUT was still in flight.
+func (l *load) PutsSkipped() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.putSkipped
 }
 
 // loadKey is one affinity key of the load: one object, reached only through
@@ -52,8 +62,73 @@ type loadConfig struct {
 	MaxDuration time.Duration // hard bound on the run, default 2m
 }
 
+// requestIDHeader carries a unique id on every request the test's clients
+// send (doOp, requestTagger). Caddy's access log records request headers,
+// so a client's result and the log line of the same request can be joined
+// exactly (byRequestID), and a test can wait until every request it sent
+// is logged (caddyProc.waitLogged) instead of sleeping. The header is not
+// signed: SigV4 (presigned or not) signs only the headers it lists, and
+// MinIO ignores others.
+const requestIDHeader = "X-E2e-Request"
+
+var requestSeq atomic.Uint64
+
+// nextRequestID is a process-wide unique request id.
+func nextRequestID() string { return strconv.FormatUint(requestSeq.Add(1), 10) }
+
+// requestTagger stamps every request of the clients the test does not
+// drive through doOp (minio-go through minio.Options.Transport, plain
+// http.Clients) with a fresh requestIDHeader, and remembers the ids of the
+// requests that got an answer (Caddy logs those). sentRequests is the one
+// every scenario's clients share: a scenario takes Mark before it starts
+// and waits for IDsSince(mark) in the access log.
+type requestTagger struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+var sentRequests = &requestTagger{}
+
+// Transport wraps base so that its requests are tagged.
+func (tg *requestTagger) Transport(base http.RoundTripper) http.RoundTripper {
+	return taggedTransport{tg, base}
+}
+
+type taggedTransport struct {
+	tg   *requestTagger
+	base http.RoundTripper
+}
+
+func (t taggedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	id := nextRequestID()
+	r = r.Clone(r.Context())
+	r.Header.Set(requestIDHeader, id)
+	resp, err := t.base.RoundTrip(r)
+	if err == nil {
+		t.tg.mu.Lock()
+		t.tg.ids = append(t.tg.ids, id)
+		t.tg.mu.Unlock()
+	}
+	return resp, err
+}
+
+// Mark is the number of answered requests so far; IDsSince(mark) lists
+// the ids of the requests answered after it.
+func (tg *requestTagger) Mark() int {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return len(tg.ids)
+}
+
+func (tg *requestTagger) IDsSince(mark int) []string {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return append([]string(nil), tg.ids[mark:]...)
+}
+
 // result is one request of the load.
 type result struct {
+	ID      string // requestIDHeader of every attempt
 	Worker  int
 	Session string
 	Method  string
@@ -61,11 +136,25 @@ type result struct {
 	Dur     time.Duration
 	Status  int
 	Err     error
-	Retried bool // a PUT sent again after its connection was closed under it
+	Retried bool // sent again after its connection was closed under it
 }
 
 func (r result) Failed() bool {
 	return r.Err != nil || r.Status != http.StatusOK
+}
+
+// loggedIDs lists the ids of the results Caddy must have logged: those
+// that got an HTTP answer, and client timeouts (Caddy had the request and
+// logs it when the client goes away, status 499). A request that never got
+// through (refused, closed under it) may have no line.
+func loggedIDs(rs []result) []string {
+	var ids []string
+	for _, r := range rs {
+		if r.Status != 0 || isTimeout(r.Err) {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
 }
 
 // loadSet is the keys and the object body the load uses.
@@ -81,7 +170,6 @@ type loadSet struct {
 func prepareLoad(t *testing.T, cl *minio.Client, bucket, prefix string, cfg loadConfig) *loadSet {
 	t.Helper()
 	cfg = cfg.withDefaults()
-	ctx := ctxT(t, 2*time.Minute)
 	ls := &loadSet{body: randomBytes(16<<10, 7), bucket: bucket}
 	ls.sum = sha256.Sum256(ls.body)
 	for w := 0; w < cfg.Workers; w++ {
@@ -90,18 +178,26 @@ func prepareLoad(t *testing.T, cl *minio.Client, bucket, prefix string, cfg load
 			sess := fmt.Sprintf("%s-w%d-k%d", prefix, w, k)
 			obj := fmt.Sprintf("%s/w%d/k%d", prefix, w, k)
 			// A cluster that just came back may still refuse writes for
-			// a moment ("Resource requested is unwritable"): retry.
+			// a moment ("Resource requested is unwritable"): retry, for
+			// up to a minute per object (not one bound for all 64 PUTs:
+			// on a loaded machine each takes a second or more).
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			var err error
-			for try := 0; try < 60; try++ {
+			for {
 				_, err = cl.PutObject(ctx, bucket, obj, bytes.NewReader(ls.body), int64(len(ls.body)), minio.PutObjectOptions{})
 				if err == nil || ctx.Err() != nil {
 					break
 				}
-				time.Sleep(500 * time.Millisecond)
+				select {
+				case <-ctx.Done():
+				case <-time.After(500 * time.Millisecond):
+				}
 			}
+			cancel()
 			if err != nil {
 				t.Fatalf("prepare load: put %s: %v", obj, err)
 			}
+			ctx = ctxT(t, time.Minute)
 			q := url.Values{"sessionid": {sess}}
 			get, err := cl.Presign(ctx, http.MethodGet, bucket, obj, time.Hour, q)
 			if err != nil {
@@ -151,7 +247,14 @@ type load struct {
 	mu     sync.Mutex
 	res    []result
 	shed   int
-	client *http.Client
+	issued map[string][]time.Time // session -> when its requests were sent
+	// putting marks the keys with a PUT in flight; putSkipped counts the
+	// PUTs not sent for that.
+	putting    map[string]bool
+	putSkipped int
+	keys       int
+	rate       int
+	client     *http.Client
 }
 
 // ops is the mix of one key's cycle: GET-heavy, a PUT in four.
@@ -162,7 +265,7 @@ var ops = []string{http.MethodGet, http.MethodHead, http.MethodGet, http.MethodP
 func startLoad(ls *loadSet, cfg loadConfig) *load {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.MaxDuration)
-	l := &load{cancel: cancel, client: &http.Client{
+	l := &load{cancel: cancel, issued: map[string][]time.Time{}, putting: map[string]bool{}, rate: cfg.Rate, client: &http.Client{
 		Timeout:   cfg.Timeout,
 		Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64, DisableCompression: true},
 	}}
@@ -178,6 +281,7 @@ func startLoad(ls *loadSet, cfg loadConfig) *load {
 			}{w, k})
 		}
 	}
+	l.keys = len(flat)
 	sem := make(chan struct{}, cfg.MaxInFlight)
 	l.wg.Add(1)
 	go func() {
@@ -190,6 +294,27 @@ func startLoad(ls *loadSet, cfg loadConfig) *load {
 				return
 			case <-tick.C:
 			}
+			// Key j's n-th request is ops[(j+n) % 4]: every key walks the
+			// op mix in turn, and at any moment the keys are spread over
+			// the four ops, so any window of the load holds each op
+			// (with one op for all keys per round, a 3-4 s window could
+			// miss every HEAD: seen in SIGSTOP, 3 HEADs in the window).
+			f := flat[i%len(flat)]
+			op := ops[(i%len(flat)+i/len(flat))%len(ops)]
+			// One writer per object, as an S3 client writes: a PUT is
+			// not sent while the key's previous PUT is unanswered. MinIO
+			// serialises PUTs of one object on its write lock; sent
+			// every 1.6 s (one op in four, 160 req/s over 64 keys) to a
+			// MinIO whose PUTs take longer on a loaded machine (seen:
+			// 5-20 s), they queue on the lock without bound and time out,
+			// which measures the lock queue, not the proxy.
+			l.mu.Lock()
+			if op == http.MethodPut && l.putting[f.k.Session] {
+				l.putSkipped++
+				l.mu.Unlock()
+				continue
+			}
+			l.mu.Unlock()
 			select {
 			case sem <- struct{}{}:
 			default:
@@ -198,8 +323,12 @@ func startLoad(ls *loadSet, cfg loadConfig) *load {
 				l.mu.Unlock()
 				continue
 			}
-			f := flat[i%len(flat)]
-			op := ops[(i/len(flat))%len(ops)]
+			l.mu.Lock()
+			l.issued[f.k.Session] = append(l.issued[f.k.Session], time.Now())
+			if op == http.MethodPut {
+				l.putting[f.k.Session] = true
+			}
+			l.mu.Unlock()
 			l.wg.Add(1)
 			go func() {
 				defer l.wg.Done()
@@ -208,6 +337,9 @@ func startLoad(ls *loadSet, cfg loadConfig) *load {
 				r.Worker = f.w
 				l.mu.Lock()
 				l.res = append(l.res, r)
+				if op == http.MethodPut {
+					delete(l.putting, f.k.Session)
+				}
 				l.mu.Unlock()
 			}()
 		}
@@ -215,14 +347,55 @@ func startLoad(ls *loadSet, cfg loadConfig) *load {
 	return l
 }
 
-// maxResends bounds the resends of a PUT whose connection was closed under
-// it (minio-go retries up to 10 times, the AWS SDKs 3).
+// waitIssued waits until the load has sent at least perKey requests of
+// every key since the given time: a scenario's "load runs on for a while"
+// counted in requests, so a starved load generator on a busy machine
+// lengthens the wait instead of shrinking the sample. At the nominal rate
+// it takes perKey x keys / rate; the wait fails the test after ten times
+// that (at least 30 s): the rate is not what a scenario measures.
+func (l *load) waitIssued(tb testing.TB, what string, since time.Time, perKey int) {
+	tb.Helper()
+	nominal := time.Duration(perKey*l.keys) * time.Second / time.Duration(l.rate)
+	deadline := time.Now().Add(max(10*nominal, 30*time.Second))
+	for {
+		least, behind := l.issuedSince(since)
+		if least >= perKey {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("load: %s: key %s got %d requests since %s, want %d (%d keys at %d req/s; %d shed)",
+				what, behind, least, since.Format("15:04:05.000"), perKey, l.keys, l.rate, l.Shed())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// issuedSince is the smallest number of requests sent since t over the
+// keys, and a key with that number.
+func (l *load) issuedSince(t time.Time) (int, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	least, key := -1, ""
+	for s, ts := range l.issued {
+		n := len(ts) - sort.Search(len(ts), func(i int) bool { return !ts[i].Before(t) })
+		if least < 0 || n < least {
+			least, key = n, s
+		}
+	}
+	if len(l.issued) < l.keys {
+		return 0, "(a key not sent yet)"
+	}
+	return least, key
+}
+
+// maxResends bounds the resends of a request whose connection was closed
+// under it (minio-go retries up to 10 times, the AWS SDKs 3).
 const maxResends = 3
 
 // doOp sends one request and checks what a client would: the status, and
 // for GET that the bytes are the uploaded ones.
 func doOp(client *http.Client, ls *loadSet, k loadKey, op string) result {
-	r := result{Session: k.Session, Method: op, Start: time.Now()}
+	r := result{ID: nextRequestID(), Session: k.Session, Method: op, Start: time.Now()}
 	var resp *http.Response
 	for attempt := 0; ; attempt++ {
 		var req *http.Request
@@ -239,24 +412,32 @@ func doOp(client *http.Client, ls *loadSet, k loadKey, op string) result {
 			r.Err = err
 			return r
 		}
-		// Like the S3 SDKs (minio-go, the AWS SDKs, boto3), send a PUT
-		// again when its connection was closed under it (reset, broken
-		// pipe, EOF before any answer). caddy reload closes every idle
-		// keep-alive connection, and one may be closed just as the client
-		// writes on it; the resend may then pick another one being
+		req.Header.Set(requestIDHeader, r.ID)
+		// Like the S3 SDKs (minio-go, the AWS SDKs, boto3), send a
+		// request again when its connection was closed under it (reset,
+		// broken pipe, EOF before any answer). caddy reload closes every
+		// idle keep-alive connection, and one may be closed just as the
+		// client writes on it; the resend may then pick another one being
 		// closed, or get a fresh connection whose source port the kernel
 		// hands out again while the server still holds the old one in
 		// TIME_WAIT (seen: a broken pipe on a new connection with the
-		// closed one's port). Go's transport resends GET and HEAD itself
-		// in the first case, never PUT. Bounded like the SDKs' retry
-		// counts. A refused connection (nothing listening: Caddy down or
-		// between listeners) and a timeout are failures, never resent.
-		// Counted in result.Retried.
+		// closed one's port). A fresh connection can also be reset: Caddy
+		// binds each config's listener with SO_REUSEPORT
+		// (listenReusable in caddy's listen_unix.go), the kernel spreads
+		// new connections over the old and the new socket, and closing
+		// the old one resets the connections still in its accept queue
+		// (seen: a GET on a connection Caddy never logged, reset at the
+		// old server's "servers shutting down"). Go's transport resends a
+		// GET or HEAD itself only when the connection was a reused one,
+		// never a PUT. Bounded like the SDKs' retry counts. A refused
+		// connection (nothing listening: Caddy down or between
+		// listeners) and a timeout are failures, never resent. Counted in
+		// result.Retried.
 		resp, err = client.Do(req)
 		if err == nil {
 			break
 		}
-		if attempt < maxResends && op == http.MethodPut && connClosedUnder(err) {
+		if attempt < maxResends && connClosedUnder(err) {
 			r.Retried = true
 			continue
 		}
@@ -328,7 +509,7 @@ func summarize(rs []result) summary {
 }
 
 func (s summary) String() string {
-	return fmt.Sprintf("%d requests (failed: GET %d/%d, HEAD %d/%d, PUT %d/%d; PUTs resent %d), latency p50 %s p99 %s max %s",
+	return fmt.Sprintf("%d requests (failed: GET %d/%d, HEAD %d/%d, PUT %d/%d; resent %d), latency p50 %s p99 %s max %s",
 		s.N, s.ByMethod["GET"][1], s.ByMethod["GET"][0], s.ByMethod["HEAD"][1], s.ByMethod["HEAD"][0],
 		s.ByMethod["PUT"][1], s.ByMethod["PUT"][0], s.Retried, ms(s.P50), ms(s.P99), ms(s.Max))
 }
@@ -359,6 +540,9 @@ func connClosedUnder(err error) bool {
 	}
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		// the body write after the transport's read side saw the reset
+		// and closed the connection ("use of closed network connection")
+		errors.Is(err, net.ErrClosed) ||
 		// net/http's unexported errServerClosedIdle: the idle connection
 		// read EOF before the request went out (Go resends GET/HEAD then)
 		strings.Contains(err.Error(), "http: server closed idle connection")
@@ -398,6 +582,7 @@ func TestConnClosedUnder(t *testing.T) {
 		{"EOF", &url.Error{Op: "Put", URL: "u", Err: io.EOF}, true},
 		{"unexpected EOF", &url.Error{Op: "Put", URL: "u", Err: io.ErrUnexpectedEOF}, true},
 		{"server closed idle connection", &url.Error{Op: "Put", URL: "u", Err: errors.New("http: server closed idle connection")}, true},
+		{"body write on the closed connection", &url.Error{Op: "Put", URL: "u", Err: &net.OpError{Op: "readfrom", Net: "tcp", Err: &net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}}}, true},
 		{"refused", opErr(syscall.ECONNREFUSED), false},
 		{"timeout", &url.Error{Op: "Put", URL: "u", Err: context.DeadlineExceeded}, false},
 		{"other", errors.New("status 503"), false},

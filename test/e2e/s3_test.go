@@ -25,7 +25,7 @@ const mib = 1 << 20
 // multipart upload stayed on one node.
 func testS3MinioGo(t *testing.T, e *env) {
 	ctx := ctxT(t, 3*time.Minute)
-	from := e.caddy.LogSize()
+	from, mark := e.caddy.LogSize(), sentRequests.Mark()
 	const app = "e2e-fingerprint-session"
 	cl := e.s3Client(t, app)
 	bucket := "e2e-minio-go"
@@ -121,7 +121,7 @@ func testS3MinioGo(t *testing.T, e *env) {
 	broken, err := minio.New(e.caddy.S3Addr, &minio.Options{
 		Creds:     credentials.NewStaticV4(e.user, e.pass, ""),
 		Region:    "us-east-1",
-		Transport: addQueryAfterSigning{"sessionid", "added-after-signing"},
+		Transport: sentRequests.Transport(addQueryAfterSigning{"sessionid", "added-after-signing"}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -139,9 +139,9 @@ func testS3MinioGo(t *testing.T, e *env) {
 		t.Fatalf("head after delete: %v, want NoSuchKey", err)
 	}
 
-	// Now read back from the access log what happened.
-	time.Sleep(200 * time.Millisecond) // the log line is written after the response
-	es := readAccessLog(t, e.caddy.AccessLog, from)
+	// Now read back from the access log what happened, once every
+	// request sent has its line (Caddy writes it after the response).
+	es := e.caddy.waitLogged(t, from, sentRequests.IDsSince(mark), 10*time.Second)
 	es = filter(es, func(x logEntry) bool { return strings.HasPrefix(x.Path(), "/"+bucket) })
 	for _, x := range es {
 		if x.Status == http.StatusForbidden && !strings.Contains(x.Request.URI, "added-after-signing") {
@@ -253,7 +253,9 @@ func assertGetHash(t *testing.T, ctx context.Context, cl *minio.Client, bucket, 
 	}
 }
 
-var plainClient = &http.Client{Timeout: time.Minute}
+// plainClient sends the test's plain HTTP requests (presigned URLs), tagged
+// for the access log (sentRequests).
+var plainClient = &http.Client{Timeout: time.Minute, Transport: sentRequests.Transport(http.DefaultTransport)}
 
 // httpDo sends one request and fails the test unless the status is want.
 func httpDo(t *testing.T, method, u string, body []byte, want int) []byte {

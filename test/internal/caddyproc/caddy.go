@@ -263,6 +263,29 @@ func dialAll(ctx context.Context, addrs []string) error {
 	return nil
 }
 
+// WaitClosed waits until nothing accepts TCP connections on addr any more.
+// After a reload Caddy stops the old config's servers in goroutines of
+// their own (caddyhttp.App.Stop): POST /load can answer before a listener
+// the new config dropped is closed, and on a busy machine it stays open
+// for a moment. It returns ctx's error if addr still accepts when ctx ends.
+func WaitClosed(ctx context.Context, addr string) error {
+	for {
+		d := net.Dialer{Timeout: time.Second}
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
+			return nil
+		}
+		if err == nil {
+			conn.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("caddyproc: %s still accepts connections: %w", addr, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // adminDo sends one request to the admin API and returns the body of a 2xx.
 func (c *Caddy) adminDo(ctx context.Context, method, path, contentType string, body []byte) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.admin+path, bytes.NewReader(body))
