@@ -97,7 +97,6 @@ func TestE2E(t *testing.T) {
 		{"Failure/SIGKILL", testKill},
 		{"Failure/SIGSTOP", testHang},
 		{"Failure/StartingNode", testStartingNode},
-		{"Failure/AllDown", testAllDown},
 		{"Reload", testReload},
 	}
 	for _, sc := range scenarios {
