@@ -3,7 +3,7 @@
 #
 #   ./xcaddy.sh demo    build everything, start a 4-node MinIO cluster on
 #                       loopback behind the custom Caddy, print the endpoints
-#   ./xcaddy.sh test    formatting, vet, the plugin's tests (Go only), then the
+#   ./xcaddy.sh test    formatting, vet, staticcheck, the plugin's tests (Go only), then the
 #                       end-to-end tests (test/ module), all with -race
 #   ./xcaddy.sh build   build ./bin/caddy (Caddy v2.11.9 + this plugin)
 #   ./xcaddy.sh bench   Go benchmarks and the load harness, printed as tables
@@ -103,6 +103,12 @@ cmd_test() {
   log "go vet (plugin module, test module)"
   go vet ./...
   (cd test && go vet ./...)
+  # staticcheck, a tool dependency of the test module (test/go.mod), with
+  # the checks of staticcheck.conf, on both modules.
+  log "staticcheck (plugin module, test module)"
+  (cd test && go build -o "$ROOT/bin/staticcheck" honnef.co/go/tools/cmd/staticcheck)
+  "$ROOT/bin/staticcheck" ./...
+  (cd test && "$ROOT/bin/staticcheck" ./...)
   log "go test: plugin module (once without -race: the allocation tests only build without it)"
   go test -count=1 -timeout 20m "$@" ./...
   log "go test -race: plugin module"

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -201,14 +200,6 @@ func stateOf(h *HealthReady, i int) nodeState {
 	return h.nodes[i].state
 }
 
-func splitHostPort(addr string) (string, int, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", 0, err
-	}
-	n, err := strconv.Atoi(port)
-	return host, n, err
-}
 
 func intp(n int) *int { return &n }
 

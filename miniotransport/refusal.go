@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"strconv"
 )
 
 // refusal is what a MinIO answer says about the node, beyond its status.
@@ -124,14 +123,6 @@ func errorCode(b []byte) string {
 	return string(b[:j])
 }
 
-// retryAfter is the Retry-After of resp in seconds, or 0.
-func retryAfter(resp *http.Response) int {
-	n, err := strconv.Atoi(resp.Header.Get("Retry-After"))
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
-}
 
 type readCloser struct {
 	io.Reader

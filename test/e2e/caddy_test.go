@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -315,28 +314,7 @@ func (p *caddyProc) LogSize() int64 {
 	return st.Size()
 }
 
-// dialOK reports whether addr accepts TCP connections.
-func dialOK(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
-}
 
-// tailLines returns the last n lines of a file.
-func tailLines(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
-}
 
 // ctxT is a context bounded by d and the test's deadline.
 func ctxT(tb testing.TB, d time.Duration) context.Context {

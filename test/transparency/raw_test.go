@@ -230,16 +230,6 @@ func (h *headRecorder) names(skip int) []string {
 	return names
 }
 
-// exactValues returns the values of the header whose wire name is exactly
-// name (case-sensitive), e.g. "x-amz-meta-mixedcase".
-func (r *rawResponse) exactValues(name string) []string {
-	for _, n := range r.Names {
-		if n == name {
-			return r.Header.Values(name)
-		}
-	}
-	return nil
-}
 
 func (r *rawResponse) String() string {
 	return "HTTP " + strconv.Itoa(r.Status) + " " + strings.Join(r.Names, ",")
