@@ -70,7 +70,7 @@ func (h *HealthReady) evaluateLocked(initial bool) (events []emitted, readmitted
 			}
 		case ejected && goingAway != "":
 			state, since = nodeEjected, ejectedAt
-			reason = "going away: " + goingAway
+			reason = goingAway
 		case ejected:
 			state, since = nodeEjected, ejectedAt
 			reason = fmt.Sprintf("passive: %d failed attempt(s) within %v", h.PassiveFails, time.Duration(h.PassiveWindow))

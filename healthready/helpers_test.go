@@ -200,7 +200,6 @@ func stateOf(h *HealthReady, i int) nodeState {
 	return h.nodes[i].state
 }
 
-
 func intp(n int) *int { return &n }
 
 func durp(d time.Duration) *caddy.Duration { c := caddy.Duration(d); return &c }

@@ -1,11 +1,8 @@
 package healthready
 
 import (
-	"net/http"
-	"slices"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 )
 
@@ -25,7 +22,7 @@ func (h *HealthReady) RoutableNodes() []string { return h.snap.Load().nodes }
 // routable node).
 func (h *HealthReady) NodeGoingAway(node, reason string) {
 	n := h.byAddr[node]
-	if n == nil || !n.passive.ejectNow(time.Now(), reason) {
+	if n == nil || !n.passive.ejectNow(time.Now(), "going away: "+reason) {
 		return
 	}
 	counter(counterKey{metric: "ejections", pool: h.Name, node: n.dial}).Add(1)
@@ -61,23 +58,38 @@ func (h *HealthReady) NodeBusy(node, reason string) {
 	}
 }
 
-// AttemptFailed counts a failed attempt of r on node against the node's
-// passive health, once per request and node (the same count ResetCache
-// keeps, so a retry that follows does not count it again).
-func (h *HealthReady) AttemptFailed(r *http.Request, node string) {
-	if h.PassiveFails < 0 || r == nil {
+// NodeSlow says node did not answer an attempt within the transport's
+// try_timeout. That is not a failure by itself: on MinIO a request often
+// waits for a lock held for a frozen peer, on every node alike. The node
+// is probed at once (one check at a time per node); if that probe fails
+// too, the node is ejected as passive failures eject it, and only rise good
+// probes bring it back.
+func (h *HealthReady) NodeSlow(node, reason string) {
+	n := h.byAddr[node]
+	if n == nil || h.PassiveFails < 0 || h.ctx.Err() != nil || !n.passive.startCheck() {
 		return
 	}
-	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if !ok {
-		h.observeFailure(node)
-		return
-	}
-	counted, _ := repl.Get(h.countedKey)
-	seen, _ := counted.([]string)
-	if slices.Contains(seen, node) {
-		return
-	}
-	repl.Set(h.countedKey, append(seen, node))
-	h.observeFailure(node)
+	go func() {
+		defer n.passive.endCheck()
+		defer recoverPanic(h.logger, "checking a slow node panicked", zap.String("pool", h.Name), zap.String("node", n.dial))
+		res := n.probe.do()
+		if res.OK {
+			h.logger.Debug("slow node answers its probe: not ejected", zap.String("pool", h.Name),
+				zap.String("node", n.dial), zap.String("attempt", reason))
+			return
+		}
+		why := "did not answer within try_timeout and its readiness probe failed (" + res.reason() + ")"
+		if !n.passive.ejectNow(time.Now(), why) {
+			return
+		}
+		counter(counterKey{metric: "ejections", pool: h.Name, node: n.dial}).Add(1)
+		h.logger.Warn("node ejected: it does not answer", zap.String("pool", h.Name), zap.String("node", n.dial),
+			zap.String("attempt", reason), zap.String("probe", res.reason()))
+		h.kick()
+		for _, o := range n.passive.subscribers() {
+			if o != h {
+				o.kick()
+			}
+		}
+	}()
 }

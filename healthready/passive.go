@@ -28,11 +28,29 @@ type passiveState struct {
 	failures  []time.Time // recent failures, oldest first
 	ejected   bool
 	ejectedAt time.Time
-	goingAway string // set when the node said it is going away: why
+	goingAway string // set when the node was ejected at once (going away, not answering): why
 	ejections uint64
 	busyUntil time.Time // the node said it is busy; its share is reduced until then
 	busyWhy   string
+	checking  bool // a slow-node check (NodeSlow) is running
 	subs      map[*HealthReady]struct{}
+}
+
+// startCheck claims the address's one slow-node check; false if one runs.
+func (s *passiveState) startCheck() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.checking || s.ejected {
+		return false
+	}
+	s.checking = true
+	return true
+}
+
+func (s *passiveState) endCheck() {
+	s.mu.Lock()
+	s.checking = false
+	s.mu.Unlock()
 }
 
 func newPassiveState(addr string) *passiveState {
@@ -205,7 +223,7 @@ func (h *HealthReady) ResetCache(r *http.Request) error {
 	// busy node is not failing, a departing one is ejected already.
 	if tr := proxytrace.From(r); tr != nil {
 		switch tr.LastFailure(hostport) {
-		case proxytrace.Busy, proxytrace.ShuttingDown, proxytrace.Cancelled:
+		case proxytrace.Busy, proxytrace.ShuttingDown, proxytrace.Cancelled, proxytrace.TimedOut:
 			return nil
 		}
 	}

@@ -178,13 +178,14 @@ func TestHoldsRecordedInTraffic(t *testing.T) {
 	cancel()
 	get(gone) // the client is gone
 
-	// One request holds (a long deadline); a second finds hold_max full.
-	long := caddy.Duration(time.Minute)
-	h.hold = time.Duration(long)
+	// One request holds (a long deadline, as a retry of a request held
+	// before carries in its replacer); a second finds hold_max full.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		get(context.Background())
+		repl := caddy.NewReplacer()
+		repl.Set(holdUntilKey, time.Now().Add(time.Minute))
+		get(context.WithValue(context.Background(), caddy.ReplacerCtxKey, repl))
 	}()
 	stats := traffic.LookupPool(pool)
 	eventually(t, wait, func() bool { return stats.Holding() == 1 }, "one request holding")

@@ -42,7 +42,7 @@ type hedgeRace struct {
 // connection is closed by Go's transport, never reused half-read).
 func (t *Transport) hedged(req *http.Request, tr *proxytrace.Trace, src nodeSource, st *requestState, node string, idx int) (*http.Response, error) {
 	t.budget.earn()
-	primary := t.newLeg(req, st, node, false, true, true)
+	primary := t.newLeg(req, st, node, false, true, true, !tr.TimedOutOnce())
 	race := &hedgeRace{twinDone: make(chan struct{})}
 	delay := t.hedgeDelayNow()
 	timer := time.AfterFunc(delay, func() { t.startTwin(req, tr, src, st, race, primary) })
@@ -112,7 +112,7 @@ func (t *Transport) startTwin(req *http.Request, tr *proxytrace.Trace, src nodeS
 	host, port, _ := net.SplitHostPort(next)
 	ctx := context.WithValue(twinReq.Context(), dialInfoKey, reverseproxy.DialInfo{Network: "tcp", Address: next, Host: host, Port: port})
 	twinReq = twinReq.WithContext(ctx)
-	twin := t.newLeg(twinReq, st, next, true, true, true)
+	twin := t.newLeg(twinReq, st, next, true, true, true, !tr.TimedOutOnce())
 	race.twin, race.twinStarted = twin, true
 	race.mu.Unlock()
 	// From here on the attempt waits for twinDone: close it whatever

@@ -62,9 +62,11 @@ type Transport struct {
 	// for reads (GET, HEAD, OPTIONS without a body) the first byte of the
 	// response, for uploads sent with Expect: 100-continue the node's 100
 	// Continue (the body waits for it). When it passes, the attempt is
-	// abandoned and the node gets a passive failure; a read goes on through
-	// Caddy's retries (lb_retries, lb_retry_match), an upload whose body was
-	// not sent goes on whatever its method. A response that has started is
+	// abandoned and the node is probed at once (ejected if the probe fails
+	// too); a read goes on through Caddy's retries (lb_retries,
+	// lb_retry_match), an upload whose body was not sent goes on whatever
+	// its method. A request is abandoned at most once: its next attempt
+	// waits. A response that has started is
 	// never cut. Writes whose body was sent are bounded by Caddy's own
 	// response_header_timeout (from the end of the body) and never resent.
 	// Default: 0 (off).

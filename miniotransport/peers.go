@@ -23,10 +23,11 @@ type nodeSource interface {
 	// NodeBusy lowers node's share of new requests for a while: it refused
 	// a request as busy (429, 503 SlowDown/ServerBusy). Busy is not dead.
 	NodeBusy(node, reason string)
-	// AttemptFailed counts a failed attempt of r on node against node's
-	// passive health (once per request and node), as a failed attempt that
-	// Caddy retries does.
-	AttemptFailed(r *http.Request, node string)
+	// NodeSlow says node did not answer an attempt within try_timeout: the
+	// pool probes it at once and ejects it if the probe fails too (a
+	// frozen node); a node that answers its probe stays (the attempt was
+	// slow for another reason, such as a lock held for a frozen peer).
+	NodeSlow(node, reason string)
 	// Holds reports whether requests wait for a node when none is routable
 	// (then a request refused by a departing node is worth retrying even
 	// when no other node is routable now).

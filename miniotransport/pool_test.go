@@ -474,3 +474,47 @@ func TestBusyEverywhereGivesUp(t *testing.T) {
 	assert.Equal(t, "120", hdr.Get("Retry-After"))
 	assert.Less(t, time.Since(start), 3*time.Second)
 }
+
+// TestTryTimeoutEjectsOnlyFrozenNodes: an attempt abandoned at
+// try_timeout has its node probed at once. A node that is only slow for
+// this request (it answers its probe: on MinIO, a lock held for a frozen
+// peer) stays; a frozen node (its probe times out too) is ejected. After
+// one abandoned attempt the request waits on the next node, so a request
+// that is slow everywhere is answered, not given up.
+func TestTryTimeoutEjectsOnlyFrozenNodes(t *testing.T) {
+	t.Run("slow everywhere: answered, nobody ejected", func(t *testing.T) {
+		a, b := newFakeNode(t, slow), newFakeNode(t, slow)
+		a.delay.Store(int64(700 * time.Millisecond))
+		b.delay.Store(int64(700 * time.Millisecond))
+		pool := map[string]any{"interval": int64(time.Hour), "timeout": int64(time.Second)}
+		base := startProxy(t, withStatus(poolProxy("slowall", pool, map[string]any{"try_timeout": int64(300 * time.Millisecond)}, a.addr(), b.addr())))
+		eventually(t, "both ready", func() bool {
+			s := nodeStates(t, base, "slowall")
+			return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
+		})
+		resp, err := client().Get(base + "/bucket/object")
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "the second attempt waits")
+		assert.Equal(t, b.addr(), resp.Header.Get("X-Node"), "the retry goes to another node")
+		// The slow node's check probe has passed: it is still ready.
+		eventually(t, "a checked", func() bool { return a.probes.Load() >= 2 })
+		assert.Equal(t, "ready: status 200", nodeStates(t, base, "slowall")[a.addr()])
+	})
+	t.Run("frozen: ejected", func(t *testing.T) {
+		a, b := newFakeNode(t, serve), newFakeNode(t, serve)
+		pool := map[string]any{"interval": int64(time.Hour), "timeout": int64(300 * time.Millisecond)}
+		base := startProxy(t, withStatus(poolProxy("frozen", pool, map[string]any{"try_timeout": int64(300 * time.Millisecond)}, a.addr(), b.addr())))
+		eventually(t, "both ready", func() bool {
+			s := nodeStates(t, base, "frozen")
+			return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
+		})
+		a.mode.Store(int32(stallHeaders))
+		resp, err := client().Get(base + "/bucket/object")
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, b.addr(), resp.Header.Get("X-Node"))
+		eventually(t, "a ejected", stateIs(t, base, "frozen", a.addr(), "ejected: did not answer within try_timeout"))
+	})
+}

@@ -123,7 +123,6 @@ func errorCode(b []byte) string {
 	return string(b[:j])
 }
 
-
 type readCloser struct {
 	io.Reader
 	io.Closer

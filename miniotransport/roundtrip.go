@@ -93,6 +93,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		pool = src.PoolName()
 	}
 	st := t.requestStateOf(req, pool, op)
+	if !tr.MayRetryOn(node) {
+		// Caddy's policy chose a node this request already failed on (a
+		// policy that does not read the trace: first, random, least_conn).
+		// A retry goes to another node whenever one is routable.
+		for _, n := range t.rankedNodes(req, src) {
+			if tr.MayRetryOn(n) {
+				node = n
+				req = redirect(req, node)
+				break
+			}
+		}
+	}
 	idx := tr.Add(node, false)
 
 	read := isRead(req)
@@ -101,7 +113,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	var backoff busyBackoff
 	for {
-		l := t.newLeg(req, st, node, false, read, read && quickFirstByte(op))
+		l := t.newLeg(req, st, node, false, read, read && quickFirstByte(op), !tr.TimedOutOnce())
 		resp, err := l.roundTrip()
 		resp, err = t.finish(req, tr, src, l, idx, resp, err)
 		if !errors.Is(err, errBusyEverywhere) {
@@ -199,12 +211,17 @@ type leg struct {
 // response byte; an upload with Expect: 100-continue gets
 // try_timeout until the node says 100 Continue (its body waits for it, so a
 // node that never answers gets nothing and the request may go elsewhere).
-func (t *Transport) newLeg(req *http.Request, st *requestState, node string, hedge, read, readDeadline bool) *leg {
+func (t *Transport) newLeg(req *http.Request, st *requestState, node string, hedge, read, readDeadline, tryDeadline bool) *leg {
 	l := &leg{t: t, node: node, read: read, start: time.Now(), st: st}
 	l.rec = st.begin(node, hedge)
 	ctx, cancel := context.WithCancelCause(req.Context())
 	l.ctx, l.cancel = ctx, cancel
 	try := time.Duration(t.TryTimeout)
+	if !tryDeadline {
+		// An earlier attempt of this request timed out already: the
+		// slowness may be the object's, so this one waits.
+		try = 0
+	}
 	body := hasBody(req)
 	expect := body && strings.EqualFold(req.Header.Get("Expect"), "100-continue")
 	if body && !expect && !t.NoExpect && req.Header.Get("Expect") == "" {
@@ -313,14 +330,17 @@ func (t *Transport) finish(req *http.Request, tr *proxytrace.Trace, src nodeSour
 		}
 		l.st.finished(l.rec, true, l.bytesIn(), 0)
 		var de reverseproxy.DialError
-		if errors.As(err, &de) {
-			tr.Fail(idx, proxytrace.Unreachable)
-		} else {
-			tr.Fail(idx, proxytrace.Error)
-		}
 		var te *timeoutError
-		if errors.As(err, &te) && src != nil {
-			src.AttemptFailed(req, l.node)
+		switch {
+		case errors.As(err, &de):
+			tr.Fail(idx, proxytrace.Unreachable)
+		case errors.As(err, &te):
+			tr.Fail(idx, proxytrace.TimedOut)
+			if src != nil {
+				src.NodeSlow(l.node, te.Error())
+			}
+		default:
+			tr.Fail(idx, proxytrace.Error)
 		}
 		if l.guard != nil && !t.NoRetryUnsent && l.guard.seal() {
 			// Not one byte of the body went to the node: the request may go

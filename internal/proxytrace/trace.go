@@ -39,6 +39,11 @@ const (
 	// Unreachable: the connection could not be made (refused, no route):
 	// nothing of the request reached the node.
 	Unreachable
+	// TimedOut: the node did not answer within try_timeout. On MinIO that
+	// is as often a lock held for a frozen peer (every node stalls on the
+	// object) as a frozen node, so it is not a passive failure by itself:
+	// the transport has the node probed at once instead.
+	TimedOut
 )
 
 // Attempt is one attempt of the request on one node.
@@ -156,6 +161,20 @@ func (t *Trace) MayRetryOn(node string) bool {
 		}
 	}
 	return true
+}
+
+// TimedOutOnce reports whether an attempt of the request already timed
+// out: later attempts then wait without a try deadline, since the
+// slowness may be the object's (a lock) and not one node's.
+func (t *Trace) TimedOutOnce() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := 0; i < t.n; i++ {
+		if t.attempts[i].Failure == TimedOut {
+			return true
+		}
+	}
+	return false
 }
 
 // Primaries counts the attempts that were not hedged twins.

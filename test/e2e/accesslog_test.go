@@ -36,6 +36,11 @@ type logEntry struct {
 	// upstream; nil when every attempt failed at the transport level
 	// (refused, reset, EOF).
 	UpstreamDurationMs *float64 `json:"upstream_duration_ms"`
+	// HedgedNode is set when the minio transport hedged the read to a
+	// second node; the answer then comes from whichever node answered
+	// first, by design, so such a request says nothing about where its
+	// key lives.
+	HedgedNode string `json:"hedged_node"`
 }
 
 // Answered reports whether an upstream answered the request (a status
