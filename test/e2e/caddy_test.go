@@ -314,8 +314,6 @@ func (p *caddyProc) LogSize() int64 {
 	return st.Size()
 }
 
-
-
 // ctxT is a context bounded by d and the test's deadline.
 func ctxT(tb testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)

@@ -694,7 +694,6 @@ func msOrNone(t, since time.Time) string {
 	return ms(t.Sub(since))
 }
 
-
 // testReload: `caddy reload` of a changed Caddyfile under load.
 func testReload(t *testing.T, e *env) {
 	const sc = "Reload"

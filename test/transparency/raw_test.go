@@ -230,7 +230,6 @@ func (h *headRecorder) names(skip int) []string {
 	return names
 }
 
-
 func (r *rawResponse) String() string {
 	return "HTTP " + strconv.Itoa(r.Status) + " " + strings.Join(r.Names, ",")
 }
