@@ -168,12 +168,20 @@ func UndrainNodes(node, pool, by string) ([]DrainTarget, error) {
 	if len(pools) == 0 {
 		return nil, fmt.Errorf("%w: %q is not an upstream (or upstream host) of %s", ErrNoSuchNode, node, poolsText(pool))
 	}
+	now := time.Now()
 	drains.Lock()
 	for _, h := range pools {
 		for _, n := range h.nodes {
-			if nodeMatches(n, node) {
-				delete(drains.byAddr, n.addr)
+			if !nodeMatches(n, node) {
+				continue
 			}
+			if _, ok := drains.byAddr[n.addr]; ok {
+				// Routable again once rise probes started after the
+				// undrain have passed; the first runs at once.
+				n.passive.holdUntilProbed(now, fmt.Sprintf("undrained: waiting for %d passing probe(s)", h.Rise))
+				n.probe.probeNow()
+			}
+			delete(drains.byAddr, n.addr)
 		}
 	}
 	drains.Unlock()

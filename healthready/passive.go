@@ -117,6 +117,24 @@ func (s *passiveState) ejectNow(now time.Time, why string) bool {
 	return true
 }
 
+// holdUntilProbed keeps the address out of routing as if ejected at at,
+// with why as the reason, without counting an ejection: an undrained node
+// until its probes have passed rise times since the undrain. The node was
+// most likely restarted while drained, possibly between two probes, and a
+// probe state from before says nothing about the new process (seen: a node
+// undrained while it answered X-Minio-Server-Status: offline got reads
+// that answered 404 on its stale "ready"). An ejection already running is
+// kept.
+func (s *passiveState) holdUntilProbed(at time.Time, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ejected {
+		return
+	}
+	s.ejected, s.ejectedAt, s.goingAway = true, at, why
+	s.failures = s.failures[:0]
+}
+
 // goingAwayReason is why the current ejection happened at once, or "".
 func (s *passiveState) goingAwayReason() string {
 	s.mu.Lock()
