@@ -89,7 +89,8 @@ type probeResult struct {
 	Status       int
 	ServerStatus string // X-Minio-Server-Status, if any
 	Busy         bool   // 503 with MinIO's ServerBusy: the request queue is full
-	Quorum       int    // the quorum check's status while no node is routable (0: not asked)
+	Quorum       int    // the quorum check's status while the target is not ready (0: not asked)
+	QuorumPeer   string // a ready peer that sees write quorum while this node does not
 	Err          string
 	OK           bool
 }
@@ -101,8 +102,12 @@ func (r probeResult) reason() string {
 		return "error: " + r.Err
 	case r.ServerStatus != "":
 		return "status " + strconv.Itoa(r.Status) + ", " + minioStatusHeader + ": " + r.ServerStatus
-	case r.Quorum != 0 && r.Quorum != http.StatusOK:
+	case r.QuorumPeer != "":
+		return "status " + strconv.Itoa(r.Status) + ", but " + quorumPath + " answered " + strconv.Itoa(r.Quorum) + " while " + r.QuorumPeer + " sees write quorum (not rejoined yet)"
+	case r.Quorum != 0 && r.Quorum != http.StatusOK && !r.OK:
 		return "status " + strconv.Itoa(r.Status) + ", but " + quorumPath + " answered " + strconv.Itoa(r.Quorum) + " (no write quorum yet)"
+	case r.Quorum != 0 && r.Quorum != http.StatusOK:
+		return "status " + strconv.Itoa(r.Status) + "; no ready node sees write quorum (" + quorumPath + " " + strconv.Itoa(r.Quorum) + "), ready for reads"
 	case r.Status != 0:
 		return "status " + strconv.Itoa(r.Status)
 	}
@@ -163,11 +168,15 @@ type prober struct {
 	offline    uint64      // probes answered with X-Minio-Server-Status
 	lastBusy   time.Time   // the last busy answer
 	passStarts []time.Time // start times of the latest consecutive passes (ring of size rise)
-	passNext   int
-	histCounts []uint64
-	histSum    float64
-	histN      uint64
-	subs       map[*HealthReady]struct{}
+	// noQuorumSince: the first of the current run of quorum checks that
+	// failed while no node was routable (zero: none). Only the probe loop
+	// touches it.
+	noQuorumSince time.Time
+	passNext      int
+	histCounts    []uint64
+	histSum       float64
+	histN         uint64
+	subs          map[*HealthReady]struct{}
 }
 
 func newProber(spec probeSpec, header http.Header, sem chan struct{}) *prober {
@@ -274,8 +283,10 @@ func (p *prober) probeOnce() {
 		}
 	}
 	res := p.do()
-	if res.OK && p.urgent.Load() > 0 && p.needsQuorum() {
+	if res.OK && p.needsQuorum() {
 		p.checkQuorum(&res)
+	} else if res.OK {
+		p.noQuorumSince = time.Time{} // a ready node: a later outage starts afresh
 	}
 	select {
 	case <-p.stop:
@@ -286,43 +297,112 @@ func (p *prober) probeOnce() {
 }
 
 // quorumPath answers 200 only while the node's erasure sets have write
-// quorum (MinIO's ClusterCheckHandler).
+// quorum as the node sees them (MinIO's ClusterCheckHandler).
 const quorumPath = "/minio/health/cluster"
 
-// needsQuorum reports whether a passing probe must also show write quorum:
-// while a pool has no routable node and this target is not ready. After
-// every node restarted at once, the first nodes answer ready before their
-// peers are back, and then refuse writes (503 SlowDownWrite) and stall
-// reads; held requests must wait for a cluster that can serve them.
+// needsQuorum reports whether a passing probe must also show write
+// quorum: while the target is not ready. A node that (re)starts answers
+// ready before it has reconnected to its peers' drives; until it has, it
+// refuses writes (503 SlowDownWrite) and answers reads 404 for objects it
+// cannot find on the drives it sees. After every node restarted at once
+// the same holds for the first nodes back.
 func (p *prober) needsQuorum() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.state != stateReady
 }
 
-// checkQuorum asks the target's cluster health; anything but 200 turns the
-// passing probe into a failed one.
+// checkQuorum asks the target's cluster health. Anything but 200 turns the
+// passing probe into a failed one while a pool using the target has no
+// routable node (held requests wait for a cluster that can write), or
+// while a ready peer does see write quorum (this node lags behind the
+// cluster). When no ready peer sees write quorum either, the cluster is
+// read-only everywhere and the node serves reads as well as any: it
+// passes.
 func (p *prober) checkQuorum(res *probeResult) {
-	ctx, cancel := context.WithTimeout(p.ctx, p.spec.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.spec.Scheme+"://"+p.spec.Addr+quorumPath, nil)
+	code, err := p.askQuorum(p.spec)
 	if err != nil {
-		res.OK, res.Err = false, err.Error()
+		res.OK, res.Err = false, "quorum check: "+err.Error()
 		return
 	}
-	if p.spec.Host != "" {
-		req.Host = p.spec.Host
+	res.Quorum = code
+	if code == http.StatusOK {
+		p.noQuorumSince = time.Time{}
+		return
+	}
+	if p.urgent.Load() > 0 {
+		// Held requests wait for write quorum, but not past the longest
+		// hold of the pools using the target: once a whole hold went by
+		// without it, the cluster is read-only (too many nodes gone) and
+		// serving reads beats refusing every request.
+		now := time.Now()
+		if p.noQuorumSince.IsZero() {
+			p.noQuorumSince = now
+		}
+		if now.Sub(p.noQuorumSince) < p.longestHold() {
+			res.OK = false
+		}
+		return
+	}
+	peer, ok := p.readyPeer()
+	if !ok {
+		return // nobody to compare with
+	}
+	if peerCode, err := p.askQuorum(peer); err == nil && peerCode == http.StatusOK {
+		res.OK = false
+		res.QuorumPeer = peer.Addr
+	}
+}
+
+// longestHold is the longest hold of the pools using the target.
+func (p *prober) longestHold() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var d time.Duration
+	for h := range p.subs {
+		d = max(d, h.hold)
+	}
+	return d
+}
+
+// askQuorum returns the status of spec's node's quorumPath.
+func (p *prober) askQuorum(spec probeSpec) (int, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, p.spec.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, spec.Scheme+"://"+spec.Addr+quorumPath, nil)
+	if err != nil {
+		return 0, err
+	}
+	if spec.Host != "" {
+		req.Host = spec.Host
 	}
 	req.Header.Set("User-Agent", "caddy-minio-lb-healthready")
 	resp, err := p.client.Do(req)
 	if err != nil {
-		res.OK, res.Err = false, "quorum check: "+shortErr(err)
-		return
+		return 0, errors.New(shortErr(err))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
-	res.Quorum = resp.StatusCode
-	res.OK = resp.StatusCode == http.StatusOK
+	return resp.StatusCode, nil
+}
+
+// readyPeer returns the probe target of a ready node of a pool using p,
+// other than p's own target.
+func (p *prober) readyPeer() (probeSpec, bool) {
+	p.mu.Lock()
+	subs := make([]*HealthReady, 0, len(p.subs))
+	for h := range p.subs {
+		subs = append(subs, h)
+	}
+	p.mu.Unlock()
+	for _, h := range subs {
+		for _, n := range h.nodes {
+			if n.probe != p && n.probe.snapshot().State == stateReady {
+				return n.probe.spec, true
+			}
+		}
+	}
+	return probeSpec{}, false
 }
 
 // do sends one probe request and judges the answer by MinIO's rules.
@@ -481,10 +561,15 @@ func (p *prober) setUrgent(on bool) {
 		return
 	}
 	if p.urgent.Add(1) == 1 {
-		select {
-		case p.wake <- struct{}{}:
-		default:
-		}
+		p.probeNow()
+	}
+}
+
+// probeNow wakes the loop for a probe at once (an undrained node).
+func (p *prober) probeNow() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -179,8 +179,19 @@ func (f *fakeNode) serveConn(c net.Conn) {
 
 // handle answers one request; false closes the connection.
 func (f *fakeNode) handle(c net.Conn, br *bufio.Reader, req *http.Request) bool {
-	if req.URL.Path == "/minio/health/ready" {
+	switch req.URL.Path {
+	case "/minio/health/ready":
 		return f.probe(c)
+	case "/minio/health/cluster":
+		// healthready's write-quorum check of a node that is not ready
+		// yet: these nodes form no cluster, a node that answers has
+		// quorum.
+		if nodeBehaviour(f.mode.Load()) == stallHeaders {
+			<-f.stall
+			return false
+		}
+		writeResp(c, 200, nil, "")
+		return true
 	}
 	f.reqs.Add(1)
 	expect := strings.EqualFold(req.Header.Get("Expect"), "100-continue")
