@@ -506,8 +506,9 @@ func testRollingRestartWithDrain(t *testing.T, o *opsEnv) {
 }
 
 // testDrainRefused: with node 1 down, draining node 2 would lose write
-// quorum (4 drives, write quorum 3): MinIO's maintenance answer refuses
-// it, the command says why and fails, and nothing is drained; --force
+// quorum (4 drives, write quorum 3): MinIO's maintenance answer (412)
+// refuses it, the admin API answers 409 with MinIO's reason, the command
+// says why and fails, and nothing is drained; --force
 // drains anyway.
 func testDrainRefused(t *testing.T, o *opsEnv) {
 	const sc = "DrainRefusedByQuorum"
@@ -534,7 +535,7 @@ func testDrainRefused(t *testing.T, o *opsEnv) {
 	if ok {
 		t.Fatalf("drain of node 2 with node 1 down was not refused:\n%s", out)
 	}
-	if !strings.Contains(out, "would lose quorum") || !strings.Contains(out, "412") {
+	if !strings.Contains(out, "would lose quorum") || !strings.Contains(out, "409") {
 		t.Errorf("the refusal does not give MinIO's reason:\n%s", out)
 	}
 	for _, p := range o.proxies {
@@ -555,7 +556,7 @@ func testDrainRefused(t *testing.T, o *opsEnv) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
-		if strings.Contains(lines[i], "412") {
+		if strings.Contains(lines[i], "409") {
 			return lines[i]
 		}
 	}
