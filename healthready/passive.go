@@ -237,11 +237,18 @@ func (h *HealthReady) ResetCache(r *http.Request) error {
 	if hostport == "" {
 		return nil
 	}
-	// The minio transport already told this pool what a refusal meant: a
-	// busy node is not failing, a departing one is ejected already.
+	// Through the minio transport, only a transport failure (reset,
+	// refused, EOF) counts: a busy node is not failing, a departing one is
+	// ejected already, a timed-out one is probed by the transport, and a
+	// node that answered (an S3 error that lb_retry_match retries) is alive.
+	// MinIO answers 5xx for what is the cluster's and not the node's: a
+	// lock held for a frozen peer (503 RequestTimeout), missing quorum (503
+	// SlowDownRead); counting those ejected every healthy node at once
+	// while one node was frozen.
 	if tr := proxytrace.From(r); tr != nil {
 		switch tr.LastFailure(hostport) {
-		case proxytrace.Busy, proxytrace.ShuttingDown, proxytrace.Cancelled, proxytrace.TimedOut:
+		case proxytrace.Error, proxytrace.Unreachable:
+		default:
 			return nil
 		}
 	}

@@ -2,6 +2,7 @@ package healthready
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -11,6 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/minio-lb/caddy-minio-lb/internal/proxytrace"
+	"github.com/minio-lb/caddy-minio-lb/internal/s3op"
 )
 
 // TestMinIOSemantics: what a single probe of each kind of node decides.
@@ -425,6 +429,49 @@ func TestValidate(t *testing.T) {
 				}
 				require.Error(t, err, "defaults applied: %v", defaults)
 				assert.Contains(t, err.Error(), tt.wantErr, "defaults applied: %v", defaults)
+			}
+		})
+	}
+}
+
+// TestPassiveCountsTransportFailuresOnly: through the minio transport
+// (a request with a trace), only a transport failure of the attempt counts
+// as a passive failure; a node that answered (an S3 5xx that lb_retry_match
+// retries: MinIO's lock timeout or lost quorum, the cluster's and not the
+// node's), refused as busy, went away, timed out (probed instead) or lost a
+// hedge is not ejected by it.
+func TestPassiveCountsTransportFailuresOnly(t *testing.T) {
+	failureNames := map[proxytrace.Failure]string{proxytrace.Error: "transport error", proxytrace.Unreachable: "unreachable",
+		proxytrace.NoFailure: "answered 5xx", proxytrace.Busy: "busy", proxytrace.ShuttingDown: "going away",
+		proxytrace.TimedOut: "timed out", proxytrace.Cancelled: "hedge lost"}
+	for _, tc := range []struct {
+		failure proxytrace.Failure
+		counts  bool
+	}{
+		{proxytrace.Error, true},
+		{proxytrace.Unreachable, true},
+		{proxytrace.NoFailure, false},
+		{proxytrace.Busy, false},
+		{proxytrace.ShuttingDown, false},
+		{proxytrace.TimedOut, false},
+		{proxytrace.Cancelled, false},
+	} {
+		t.Run(failureNames[tc.failure], func(t *testing.T) {
+			a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
+			cfg := fastPool(fmt.Sprintf("passive-kind-%d-%d", tc.failure, time.Now().UnixNano()), a.addr(), b.addr())
+			cfg.PassiveFails = 1
+			cfg.Fall = 1000
+			h := provision(t, cfg)
+			eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady }, "ready")
+			r := resetCacheReq(a.addr())
+			tr := proxytrace.Ensure(r, s3op.GetObject)
+			tr.Fail(tr.Add(a.addr(), false), tc.failure)
+			require.NoError(t, h.ResetCache(r))
+			if tc.counts {
+				assert.Equal(t, nodeEjected, stateOf(h, 0))
+			} else {
+				assert.Equal(t, nodeReady, stateOf(h, 0))
+				assert.Zero(t, h.view(nil).Nodes[0].PassiveFailures)
 			}
 		})
 	}

@@ -518,3 +518,28 @@ func TestTryTimeoutEjectsOnlyFrozenNodes(t *testing.T) {
 		eventually(t, "a ejected", stateIs(t, base, "frozen", a.addr(), "ejected: did not answer within try_timeout"))
 	})
 }
+
+// TestHedgedPairTimesOutThenWaits: a read whose attempt and hedged twin
+// both stall past try_timeout (a frozen node, and a peer waiting on its
+// lock) is not failed: Caddy's next attempt goes to a third node, without a
+// try deadline.
+func TestHedgedPairTimesOutThenWaits(t *testing.T) {
+	a, b, c := newFakeNode(t, serve), newFakeNode(t, serve), newFakeNode(t, slow)
+	c.delay.Store(int64(600 * time.Millisecond))
+	pool := map[string]any{"interval": int64(time.Hour), "timeout": int64(time.Second)}
+	base := startProxy(t, withStatus(poolProxy("pair", pool, map[string]any{
+		"try_timeout": int64(300 * time.Millisecond), "hedge": "50ms", "hedge_budget": 1.0,
+	}, a.addr(), b.addr(), c.addr())))
+	eventually(t, "all ready", func() bool {
+		s := nodeStates(t, base, "pair")
+		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200" && s[c.addr()] == "ready: status 200"
+	})
+	a.mode.Store(int32(stallHeaders))
+	b.mode.Store(int32(stallHeaders))
+	resp, err := client().Get(base + "/bucket/object")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	assert.Equal(t, "ok "+c.addr(), string(body), "the third node, waited for past try_timeout")
+}

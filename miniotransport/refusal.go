@@ -76,7 +76,11 @@ func classify(resp *http.Response) (refusal, string) {
 	switch code {
 	case "XMinioServerNotInitialized":
 		return refusedGoingAway, code
-	case "ServerBusy", "SlowDown", "SlowDownRead", "SlowDownWrite", "TooManyRequests":
+	case "ServerBusy", "SlowDown", "SlowDownRead", "SlowDownWrite", "TooManyRequests",
+		// 503 RequestTimeout: MinIO could not take the object's lock in
+		// time ("please reduce your request rate"), typically while a peer
+		// holding it is frozen; another node may serve a read.
+		"RequestTimeout":
 		return refusedBusy, code
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
