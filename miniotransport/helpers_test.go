@@ -81,15 +81,16 @@ func staticProxy(transport map[string]any, nodes ...string) map[string]any {
 type nodeBehaviour int
 
 const (
-	serve            nodeBehaviour = iota // read the body, answer 200 with its hash
-	shutdown                              // MinIO's shutdown answer, before reading the body
-	busy429                               // MinIO's full request pool: 429 TooManyRequests
-	slowDown503                           // 503 SlowDownWrite XML, before reading the body
-	stallHeaders                          // read the headers, never answer (a frozen node)
-	readHalfThen503                       // read half the body, then answer 503
-	readAllThenStall                      // read the whole body, never answer
-	trickle                               // answer 200 at once, then the body slowly
-	slow                                  // serve after a delay (fakeNode.delay)
+	serve               nodeBehaviour = iota // read the body, answer 200 with its hash
+	shutdown                                 // MinIO's shutdown answer, before reading the body
+	busy429                                  // MinIO's full request pool: 429 TooManyRequests
+	slowDown503                              // 503 SlowDownWrite XML, before reading the body
+	stallHeaders                             // read the headers, never answer (a frozen node)
+	readHalfThen503                          // read half the body, then answer 503
+	readAllThenStall                         // read the whole body, never answer
+	trickle                                  // answer 200 at once, then the body slowly
+	slow                                     // serve after a delay (fakeNode.delay)
+	slowDownHeadersOnly                      // 503 SlowDown as MinIO answers a HEAD: no body, x-minio-error-code
 )
 
 // fakeNode is a raw HTTP/1.1 server on loopback whose behaviour can be
@@ -210,6 +211,11 @@ func (f *fakeNode) handle(c net.Conn, br *bufio.Reader, req *http.Request) bool 
 	case slowDown503:
 		writeResp(c, 503, map[string]string{"Connection": "close", "Content-Type": "application/xml", "Retry-After": "120"}, s3Error("SlowDownWrite", "Resource requested is unwritable, please reduce your request rate"))
 		return false
+	case slowDownHeadersOnly:
+		// MinIO's writeErrorResponseHeadersOnly (cmd/api-response.go): the
+		// error code travels in a header, HEAD answers have no body.
+		writeResp(c, 503, map[string]string{"x-minio-error-code": "SlowDown", "x-minio-error-desc": `"Please reduce your request rate."`, "Retry-After": "60"}, "")
+		return true
 	case stallHeaders:
 		<-f.stall
 		return false
@@ -256,7 +262,14 @@ func (f *fakeNode) handle(c net.Conn, br *bufio.Reader, req *http.Request) bool 
 	f.received = append(f.received, received{req.Method, req.RequestURI, n, sum})
 	f.served.Add(1)
 	f.mu.Unlock()
-	writeResp(c, 200, map[string]string{"X-Node": f.addr(), "X-Body-Sha256": sum}, "ok "+f.addr())
+	hdr := map[string]string{"X-Node": f.addr(), "X-Body-Sha256": sum}
+	if req.Method == http.MethodHead {
+		// A HEAD answer has the length of the GET's body, not the body.
+		hdr["Content-Length"] = strconv.Itoa(len("ok " + f.addr()))
+		writeResp(c, 200, hdr, "")
+		return true
+	}
+	writeResp(c, 200, hdr, "ok "+f.addr())
 	return true
 }
 
@@ -288,7 +301,10 @@ func writeResp(c net.Conn, status int, hdr map[string]string, body string) {
 	for k, v := range hdr {
 		fmt.Fprintf(&b, "%s: %s\r\n", k, v)
 	}
-	b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+	if _, ok := hdr["Content-Length"]; !ok {
+		b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n")
+	}
+	b.WriteString("\r\n" + body)
 	_, _ = io.WriteString(c, b.String())
 }
 

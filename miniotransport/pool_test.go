@@ -316,6 +316,47 @@ func TestBusyIsNotDead(t *testing.T) {
 	assert.EqualValues(t, n, b.served.Load()-served)
 }
 
+// TestBusyHeadIsNotDead: MinIO answers a HEAD it refuses as busy with 503
+// and no body, the S3 error code in x-minio-error-code. That is busy, as
+// for a GET with the XML error: the node stays routable (busy, never
+// ejected by the 503 that Caddy's status-code retry would otherwise count
+// as a failure) and every HEAD succeeds on the next node.
+func TestBusyHeadIsNotDead(t *testing.T) {
+	a, b := newFakeNode(t, serve), newFakeNode(t, serve)
+	proxy := poolProxy("busyhead", map[string]any{"busy_window": int64(time.Minute)}, nil, a.addr(), b.addr())
+	rp := proxy["routes"].([]any)[0].(map[string]any)["handle"].([]any)[1].(map[string]any)
+	lb := rp["load_balancing"].(map[string]any)
+	lb["selection_policy"] = map[string]any{"policy": "session_affinity"}
+	// examples/Caddyfile: reads are also retried on 502/503/504 answers.
+	lb["retry_match"] = append(lb["retry_match"].([]any), map[string]any{"method": []string{"GET", "HEAD"}, "expression": "{http.reverse_proxy.status_code} in [502, 503, 504]"})
+	base := startProxy(t, withStatus(proxy))
+	eventually(t, "both ready", func() bool {
+		s := nodeStates(t, base, "busyhead")
+		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
+	})
+	key := ""
+	for i := 0; key == "" && i < 100; i++ {
+		resp, err := client().Head(fmt.Sprintf("%s/bucket/object?sessionid=k%d", base, i))
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		if resp.Header.Get("X-Node") == a.addr() {
+			key = fmt.Sprintf("k%d", i)
+		}
+	}
+	require.NotEmpty(t, key, "a key whose first node is a")
+	a.mode.Store(int32(slowDownHeadersOnly))
+	before := a.reqs.Load()
+	for i := range 20 {
+		resp, err := client().Head(base + "/bucket/object?sessionid=" + key)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "HEAD %d", i)
+		assert.Equal(t, b.addr(), resp.Header.Get("X-Node"))
+	}
+	assert.Positive(t, a.reqs.Load()-before, "the busy node was asked")
+	assert.Contains(t, nodeStates(t, base, "busyhead")[a.addr()], "busy: busy: answered 503 SlowDown")
+}
+
 // TestHedgedReadWins: a GET to a slow node is hedged to the next node after
 // the hedge delay; the client gets one answer, the fast one; the slow
 // attempt is cancelled and leaves no goroutine behind.

@@ -51,7 +51,10 @@ func (r refusal) beforeHandler(status int, code string) bool {
 
 const (
 	minioStatusHeader = "X-Minio-Server-Status"
-	serverClosedBody  = "http: Server closed"
+	// minioErrorCodeHeader carries the S3 error code of an answer without a
+	// body (HEAD).
+	minioErrorCodeHeader = "X-Minio-Error-Code"
+	serverClosedBody     = "http: Server closed"
 	// maxPeek bounds the bytes of a 429/503 body read to find MinIO's error
 	// code; MinIO's XML errors are a few hundred bytes.
 	maxPeek = 4 << 10
@@ -73,6 +76,11 @@ func classify(resp *http.Response) (refusal, string) {
 		return refusedGoingAway, ""
 	}
 	code := errorCode(head)
+	if code == "" {
+		// MinIO answers HEAD without a body: the S3 error code is in a
+		// header (writeErrorResponseHeadersOnly, cmd/api-response.go).
+		code = resp.Header.Get(minioErrorCodeHeader)
+	}
 	switch code {
 	case "XMinioServerNotInitialized":
 		return refusedGoingAway, code

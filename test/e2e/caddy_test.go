@@ -47,11 +47,14 @@ func freePorts(tb testing.TB, n int) []int {
 }
 
 // startCaddy runs caddyfile (a path, used where it is) in front of the
-// cluster, with free ports, loopback only, and a fixed salt.
-func startCaddy(tb testing.TB, caddyfile string, c *miniocluster.Cluster) *caddyProc {
+// cluster, with free ports, loopback only, and a fixed salt. extraEnv is
+// added last and wins (e.g. a MINIO_S3 that names a fault proxy instead of
+// a node).
+func startCaddy(tb testing.TB, caddyfile string, c *miniocluster.Cluster, extraEnv ...string) *caddyProc {
 	tb.Helper()
 	ports := freePorts(tb, 2)
 	env := caddyproc.ExampleEnv(c, caddyproc.Sites{S3Port: ports[0], ConsolePort: ports[1], Salt: "e2e-salt"})
+	env = append(env, extraEnv...)
 	cp := caddyproc.StartT(tb, caddyproc.Options{ConfigPath: caddyfile, Env: env})
 	p := &caddyProc{
 		Caddy:      cp,

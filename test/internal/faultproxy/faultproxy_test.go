@@ -316,3 +316,140 @@ func TestHTTP(t *testing.T) {
 	assert.Len(t, seen, 3, "answered requests are not forwarded")
 	mu.Unlock()
 }
+
+func TestHTTPHealthModes(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	release := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		if r.URL.Path == "/hold" {
+			<-release
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(backend.Close)
+	h := faultproxy.StartHTTPT(t, strings.TrimPrefix(backend.URL, "http://"))
+	c := &http.Client{Timeout: 5 * time.Second}
+	do := func(method, path string) (int, string) {
+		req, err := http.NewRequest(method, "http://"+h.Addr()+path, nil)
+		require.NoError(t, err)
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	// HealthSame (default): the answer applies to probes too.
+	h.SetAnswer(429, "")
+	st, body := do(http.MethodGet, "/minio/health/ready")
+	assert.Equal(t, 429, st)
+	assert.Contains(t, body, "<Code>TooManyRequests</Code>")
+
+	// HealthBusy: S3 requests get the answer, ready gets MinIO's busy
+	// readiness answer, other health paths pass.
+	h.SetHealth(faultproxy.HealthBusy)
+	st, body = do(http.MethodGet, "/bucket/obj")
+	assert.Equal(t, 429, st)
+	assert.Contains(t, body, "<Code>TooManyRequests</Code>")
+	st, body = do(http.MethodGet, "/minio/health/ready")
+	assert.Equal(t, 503, st)
+	assert.Contains(t, body, "<Code>ServerBusy</Code>")
+	st, body = do(http.MethodHead, "/minio/health/ready")
+	assert.Equal(t, 503, st)
+	assert.Empty(t, body)
+	st, body = do(http.MethodGet, "/minio/health/live")
+	assert.Equal(t, 200, st)
+	assert.Equal(t, "ok", body)
+	h.SetAnswer(0, "")
+	st, _ = do(http.MethodGet, "/minio/health/ready")
+	assert.Equal(t, 200, st, "HealthBusy forwards probes while no answer is set")
+
+	// HealthForward: probes pass at once while S3 requests are delayed and
+	// answered.
+	h.SetHealth(faultproxy.HealthForward)
+	h.SetAnswer(503, "")
+	h.SetDelay(300 * time.Millisecond)
+	start := time.Now()
+	st, _ = do(http.MethodGet, "/minio/health/ready")
+	assert.Equal(t, 200, st)
+	assert.Less(t, time.Since(start), 300*time.Millisecond)
+	st, body = do(http.MethodGet, "/bucket/obj")
+	assert.Equal(t, 503, st)
+	assert.Contains(t, body, "<Code>SlowDown</Code>")
+	h.SetDelay(0)
+	h.SetAnswer(0, "")
+
+	assert.Equal(t, int64(8), h.Requests())
+	assert.Equal(t, int64(2), h.S3Requests(), "health requests are not S3 requests")
+	mu.Lock()
+	assert.Equal(t, []string{"GET /minio/health/live", "GET /minio/health/ready", "GET /minio/health/ready"}, seen)
+	mu.Unlock()
+
+	// InFlight and OpenConns follow the requests and the connections.
+	done := make(chan struct{})
+	go func() { defer close(done); do(http.MethodGet, "/hold") }()
+	require.Eventually(t, func() bool { return h.InFlight() == 1 }, 5*time.Second, 10*time.Millisecond)
+	assert.GreaterOrEqual(t, h.OpenConns(), int64(1))
+	close(release)
+	<-done
+	assert.Equal(t, int64(0), h.InFlight())
+	c.CloseIdleConnections()
+	require.Eventually(t, func() bool { return h.OpenConns() == 0 }, 5*time.Second, 10*time.Millisecond)
+}
+
+func TestHTTPFreezeAndHeadAnswers(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(backend.Close)
+	h := faultproxy.StartHTTPT(t, strings.TrimPrefix(backend.URL, "http://"))
+	c := &http.Client{Timeout: 5 * time.Second}
+
+	// A refused HEAD carries the code in a header, as MinIO's does; the
+	// request pool's 429 does not.
+	h.SetAnswer(503, "SlowDown")
+	resp, err := c.Head("http://" + h.Addr() + "/bucket/obj")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 503, resp.StatusCode)
+	assert.Equal(t, "SlowDown", resp.Header.Get("X-Minio-Error-Code"))
+	h.SetAnswer(429, "")
+	resp, err = c.Head("http://" + h.Addr() + "/bucket/obj")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 429, resp.StatusCode)
+	assert.Empty(t, resp.Header.Get("X-Minio-Error-Code"))
+	h.SetAnswer(0, "")
+
+	// Frozen: requests (probes too) wait until thawed; a client that gives
+	// up leaves nothing in flight.
+	h.SetFrozen(true)
+	h.SetFrozen(true) // idempotent
+	short := &http.Client{Timeout: 200 * time.Millisecond}
+	_, err = short.Get("http://" + h.Addr() + "/minio/health/ready")
+	require.Error(t, err, "a frozen proxy does not answer")
+	require.Eventually(t, func() bool { return h.InFlight() == 0 }, 5*time.Second, 10*time.Millisecond)
+	got := make(chan int, 1)
+	go func() {
+		resp, err := c.Get("http://" + h.Addr() + "/bucket/obj")
+		if err != nil {
+			got <- 0
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	require.Eventually(t, func() bool { return h.InFlight() == 1 }, 5*time.Second, 10*time.Millisecond)
+	select {
+	case <-got:
+		t.Fatal("answered while frozen")
+	case <-time.After(100 * time.Millisecond): // the request stays held
+	}
+	h.SetFrozen(false)
+	h.SetFrozen(false) // idempotent
+	assert.Equal(t, 200, <-got)
+}

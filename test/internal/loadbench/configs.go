@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Site is one listener of a proxy and the upstreams behind it.
@@ -256,4 +257,158 @@ backend be_%[1]d
 		}
 	}
 	return b.String()
+}
+
+// caddyDuration writes d as a Caddyfile duration ("5s", "200ms").
+func caddyDuration(d time.Duration) string {
+	if d%time.Second == 0 {
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return fmt.Sprintf("%dms", d/time.Millisecond)
+}
+
+// OursFaultCaddyfile is target (a) of the fault cells: the S3 site of
+// examples/Caddyfile with what it ships against slow, busy and frozen
+// nodes: the minio transport (try_timeout, hedge, unsent retries, busy
+// handling), lb_retries 6 with the status-code retry of reads, the hold
+// and busy_window of healthready. hedge is "adaptive" (the example), a
+// duration or "off".
+func OursFaultCaddyfile(sites []Site, hedge string, tryTimeout time.Duration) string {
+	var b strings.Builder
+	b.WriteString(caddyGlobal)
+	for _, s := range sites {
+		writeCaddySite(&b, s.Listen)
+		b.WriteString("\treverse_proxy {\n")
+		fmt.Fprintf(&b, "\t\tdynamic healthready %s {\n", strings.Join(s.Upstreams, " "))
+		fmt.Fprintf(&b, `			name s3
+			path /minio/health/ready
+			interval 3s
+			timeout 1s
+			rise 3
+			fall 3
+			concurrency 10
+			passive_fails 1
+			passive_window 30s
+			hold 15s
+			hold_max 1000
+			busy_window 5s
+		}
+		lb_policy session_affinity {
+			query sessionid
+			s3_multipart object
+			query uploadid
+			s3_object
+			fingerprint
+			salt %s
+		}
+		lb_retries 6
+		lb_retry_match {
+			method GET HEAD OPTIONS
+		}
+		lb_retry_match {
+			method GET HEAD OPTIONS
+			expression `+"`{rp.status_code} in [502, 503, 504]`"+`
+		}
+		request_buffers 0
+		flush_interval -1
+		header_up X-Real-IP {remote_host}
+		transport minio {
+			keepalive 2m
+			keepalive_idle_conns_per_host 32
+			expect_continue_timeout 1s
+			try_timeout %s
+			response_header_timeout 5m
+			hedge %s
+		}
+	}
+}
+`, Salt, caddyDuration(tryTimeout), hedge)
+	}
+	return b.String()
+}
+
+// StockFaultCaddyfile is target (b) of the fault cells: stock Caddy with
+// its own per-try timeout as its documentation describes it
+// (response_header_timeout of `transport http`: how long to wait for the
+// response headers after the request was written; a GET or HEAD that
+// times out is retried on another upstream by lb_retries / lb_retry_match,
+// and the upstream gets a passive failure: max_fails 1), the same retries
+// as ours (6, reads also on 502/503/504), active checks with the seed's
+// knobs.
+func StockFaultCaddyfile(sites []Site, tryTimeout time.Duration) string {
+	var b strings.Builder
+	b.WriteString(caddyGlobal)
+	for _, s := range sites {
+		writeCaddySite(&b, s.Listen)
+		fmt.Fprintf(&b, "\treverse_proxy %s {\n", strings.Join(s.Upstreams, " "))
+		fmt.Fprintf(&b, `		lb_policy query sessionid
+		health_uri /minio/health/ready
+		health_interval 3s
+		health_timeout 1s
+		health_passes 3
+		health_fails 3
+		max_fails 1
+		fail_duration 30s
+		lb_retries 6
+		lb_retry_match {
+			method GET HEAD OPTIONS
+		}
+		lb_retry_match {
+			method GET HEAD OPTIONS
+			expression `+"`{rp.status_code} in [502, 503, 504]`"+`
+		}
+		flush_interval -1
+		request_buffers 0
+		header_up X-Real-IP {remote_host}
+		transport http {
+			keepalive 60s
+			keepalive_idle_conns_per_host 32
+			expect_continue_timeout 1s
+			response_header_timeout %s
+		}
+	}
+}
+`, caddyDuration(tryTimeout))
+	}
+	return b.String()
+}
+
+// NginxFaultConf is target (c) of the fault cells: the seed's site with
+// the per-try timeout nginx documents: proxy_read_timeout (between two
+// reads of the response, so also the wait for its header) and
+// proxy_send_timeout, with `timeout` and http_429 among the
+// proxy_next_upstream conditions, at most 6 tries (proxy_next_upstream_tries,
+// as ours lb_retries), proxy_connect_timeout 1s; a timed-out or refused try
+// counts against the server's max_fails=1 fail_timeout=10s (the defaults).
+// nginx does not pass a request whose unbuffered body it began to send to
+// another server (proxy_request_buffering off).
+func NginxFaultConf(dir string, sites []Site, tryTimeout time.Duration) string {
+	conf := NginxConf(dir, sites)
+	t := fmt.Sprintf("%ds", int(tryTimeout/time.Second))
+	conf = strings.ReplaceAll(conf, "            proxy_next_upstream error timeout http_500 http_502 http_503 http_504;\n",
+		"            proxy_next_upstream error timeout http_500 http_502 http_503 http_504 http_429;\n"+
+			"            proxy_next_upstream_tries 7;\n"+
+			"            proxy_read_timeout "+t+";\n"+
+			"            proxy_send_timeout "+t+";\n")
+	return strings.ReplaceAll(conf, "            proxy_connect_timeout 300;\n", "            proxy_connect_timeout 1s;\n")
+}
+
+// HAProxyFaultConf is target (d) of the fault cells: HAProxy's per-try
+// timeout is `timeout server` (its documentation: the maximum inactivity
+// time on the server side, so also the wait for the response), with
+// `retries 6`, `option redispatch 1` (every retry on another server) and
+// `retry-on conn-failure empty-response response-timeout` plus the 5xx
+// answers (HAProxy 2.6 cannot retry on 429); retries other than
+// conn-failure need the request in one buffer, so bodies over tune.bufsize
+// (16 KiB) are not retried. Health checks with `timeout check 1s`, and
+// `observe layer7 error-limit 1 on-error mark-down`: a server that errs or
+// times out on real traffic is marked down at once, as nginx's max_fails=1
+// and our passive_fails 1 do.
+func HAProxyFaultConf(sites []Site, tryTimeout time.Duration) string {
+	conf := HAProxyConf(sites)
+	t := fmt.Sprintf("%ds", int(tryTimeout/time.Second))
+	conf = strings.Replace(conf, "    timeout server 300s\n", "    timeout server "+t+"\n    timeout check 1s\n", 1)
+	conf = strings.Replace(conf, "    retries 2\n    option redispatch\n", "    retries 6\n    option redispatch 1\n", 1)
+	conf = strings.Replace(conf, "    default-server check inter 3s fall 3 rise 3\n", "    default-server check inter 3s fall 3 rise 3 observe layer7 error-limit 1 on-error mark-down\n", -1)
+	return conf
 }

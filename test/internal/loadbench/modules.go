@@ -5,5 +5,6 @@ package loadbench
 import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	_ "github.com/minio-lb/caddy-minio-lb/healthready"
+	_ "github.com/minio-lb/caddy-minio-lb/miniotransport"
 	_ "github.com/minio-lb/caddy-minio-lb/sessionaffinity"
 )

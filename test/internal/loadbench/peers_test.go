@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -79,4 +80,22 @@ func TestHAProxyConfPassesHAProxyC(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte(bad), 0o644))
 	_, err = exec.Command(HAProxyBin, "-c", "-f", path).CombinedOutput()
 	assert.Error(t, err, "haproxy -c must refuse a broken config")
+}
+
+func TestFaultConfsPassTheirChecks(t *testing.T) {
+	requireTool(t, NginxBin)
+	requireTool(t, HAProxyBin)
+	dir := t.TempDir()
+	conf := NginxFaultConf(dir, testSites(), 5*time.Second)
+	path := filepath.Join(dir, "nginx.conf")
+	require.NoError(t, os.WriteFile(path, []byte(conf), 0o644))
+	out, err := exec.Command(NginxBin, "-t", "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log")).CombinedOutput()
+	require.NoError(t, err, "nginx -t:\n%s\n%s", out, conf)
+
+	conf = HAProxyFaultConf(testSites(), 5*time.Second)
+	path = filepath.Join(dir, "haproxy.cfg")
+	require.NoError(t, os.WriteFile(path, []byte(conf), 0o644))
+	out, err = exec.Command(HAProxyBin, "-c", "-f", path).CombinedOutput()
+	require.NoError(t, err, "haproxy -c:\n%s\n%s", out, conf)
+	assert.NotContains(t, strings.ToLower(string(out)), "warning", "haproxy warns about the config:\n%s", out)
 }

@@ -101,19 +101,38 @@ func FreeAddr() (string, error) {
 // under parent, starts the process in the foreground and waits until every
 // site accepts connections.
 func StartProxy(ctx context.Context, kind Kind, caddyBin, parent string, sites []Site) (*Proxy, error) {
+	return startProxyWith(ctx, kind, caddyBin, parent, sites, func(dir string) (string, error) {
+		switch kind {
+		case KindOurs:
+			return OursCaddyfile(sites), nil
+		case KindCaddy:
+			return StockCaddyfile(sites), nil
+		case KindNginx:
+			return NginxConf(dir, sites), nil
+		case KindHAProxy:
+			return HAProxyConf(sites), nil
+		}
+		return "", fmt.Errorf("no process for target %q", kind)
+	})
+}
+
+// startProxyWith starts the process of kind with the config conf writes
+// for its directory (a Caddyfile, nginx.conf or haproxy.cfg by the kind's
+// program).
+func startProxyWith(ctx context.Context, kind Kind, caddyBin, parent string, sites []Site, conf func(dir string) (string, error)) (*Proxy, error) {
 	dir, err := os.MkdirTemp(parent, string(kind)+"-")
 	if err != nil {
 		return nil, err
 	}
+	text, err := conf(dir)
+	if err != nil {
+		return nil, err
+	}
 	var cmd *exec.Cmd
-	switch kind {
+	switch program(kind) {
 	case KindOurs, KindCaddy:
-		conf := OursCaddyfile(sites)
-		if kind == KindCaddy {
-			conf = StockCaddyfile(sites)
-		}
 		path := filepath.Join(dir, "Caddyfile")
-		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			return nil, err
 		}
 		cmd = exec.Command(caddyBin, "run", "--config", path, "--adapter", "caddyfile")
@@ -121,13 +140,13 @@ func StartProxy(ctx context.Context, kind Kind, caddyBin, parent string, sites [
 		cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "HOME="+dir)
 	case KindNginx:
 		path := filepath.Join(dir, "nginx.conf")
-		if err := os.WriteFile(path, []byte(NginxConf(dir, sites)), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			return nil, err
 		}
 		cmd = exec.Command(NginxBin, "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"))
 	case KindHAProxy:
 		path := filepath.Join(dir, "haproxy.cfg")
-		if err := os.WriteFile(path, []byte(HAProxyConf(sites)), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			return nil, err
 		}
 		cmd = exec.Command(HAProxyBin, "-db", "-f", path)

@@ -130,6 +130,8 @@ func (r *Report) Markdown() string {
 		b.WriteString("\n")
 	}
 
+	r.faultRows(&b)
+
 	if len(r.Failover) > 0 {
 		f := o.Failover
 		fmt.Fprintf(&b, "## Failover timeline\n\n%d requests/s of 1 KiB (4 GET : 1 PUT) with %d session ids for %s over 4 fast backends; backend 1 is killed at t=%s (listener closed, open connections reset, "+

@@ -31,6 +31,10 @@ type Options struct {
 	NoFailover  bool          // skip the failover timelines
 	Failover    FailoverSpec  // default DefaultFailover
 	Kinds       []Kind        // targets; default all
+	NoFaults    bool          // skip the slow/frozen node cells
+	FaultsOnly  bool          // run only the slow/frozen node cells
+	Faults      FaultSpec     // default DefaultFaults
+	FaultKinds  []Kind        // targets of the fault cells; default FaultKinds
 	Command     string        // how the run was started, for the report
 	Log         io.Writer     // progress; default os.Stderr
 }
@@ -65,6 +69,15 @@ func (o *Options) defaults() {
 	}
 	if len(o.Kinds) == 0 {
 		o.Kinds = []Kind{KindOurs, KindCaddy, KindNginx, KindHAProxy, KindDirect}
+	}
+	if o.Faults.Rate <= 0 {
+		o.Faults = DefaultFaults
+	}
+	if len(o.FaultKinds) == 0 {
+		o.FaultKinds = FaultKinds
+	}
+	if o.FaultsOnly {
+		o.NoHeavy, o.NoFailover, o.NoFaults = true, true, false
 	}
 	if o.Log == nil {
 		o.Log = os.Stderr
@@ -125,6 +138,7 @@ type Report struct {
 	Hash     []HashRow
 	Peak     map[Kind]ProcUsage
 	Failover []FailoverResult
+	Faults   []FaultResult
 	Notes    []string
 }
 
@@ -188,8 +202,10 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	rep := &Report{Opts: opt, Started: time.Now(), Skipped: map[Kind]string{}, Peak: map[Kind]ProcUsage{}, Machine: machineInfo()}
 	defer func() { rep.Took = time.Since(rep.Started) }()
 
-	logf("hash quality (%d keys, 6 nodes)", opt.HashKeys)
-	rep.Hash = hashQuality(opt.HashKeys)
+	if !opt.FaultsOnly {
+		logf("hash quality (%d keys, 6 nodes)", opt.HashKeys)
+		rep.Hash = hashQuality(opt.HashKeys)
+	}
 
 	dir, err := os.MkdirTemp("", "loadbench-")
 	if err != nil {
@@ -270,7 +286,11 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			}
 		}
 	}()
-	for _, k := range opt.Kinds {
+	kinds := opt.Kinds
+	if opt.FaultsOnly {
+		kinds = nil
+	}
+	for _, k := range kinds {
 		t := &target{kind: k, client: NewClient(opt.Conc1K)}
 		if k == KindDirect {
 			t.fast = "http://" + fastUps[0]
@@ -432,6 +452,12 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			t.proxy = nil
 		}
 		t.client.Transport.(*http.Transport).CloseIdleConnections()
+	}
+	if cluster != nil && !opt.NoFaults && ctx.Err() == nil {
+		logf("fault cells: %s per cell, %d req/s, %d repetitions", opt.Faults.Cell, opt.Faults.Rate, opt.Faults.Repeat)
+		fr, notes := RunFaults(ctx, opt, cluster, dir, logf)
+		rep.Faults = fr
+		rep.Notes = append(rep.Notes, notes...)
 	}
 	if cluster != nil {
 		_ = cluster.Stop()

@@ -36,6 +36,13 @@ func main() {
 	flag.DurationVar(&opt.Failover.Duration, "failover-duration", 20*time.Second, "length of each failover timeline (kill at 25%, restart at 60%)")
 	flag.IntVar(&opt.Failover.Rate, "failover-rate", 500, "requests per second of the failover timeline")
 	flag.StringVar(&targets, "targets", "ours,caddy-stock,nginx,haproxy,direct", "comma-separated targets")
+	var faultTargets string
+	flag.BoolVar(&opt.NoFaults, "no-faults", false, "skip the slow/frozen node cells")
+	flag.BoolVar(&opt.FaultsOnly, "faults-only", false, "run only the slow/frozen node cells")
+	flag.IntVar(&opt.Faults.Rate, "fault-rate", loadbench.DefaultFaults.Rate, "requests per second of each fault cell (open loop)")
+	flag.DurationVar(&opt.Faults.Cell, "fault-cell", loadbench.DefaultFaults.Cell, "length of each fault cell (the fault starts 3s in and lasts 8s; a slow node is slow throughout)")
+	flag.IntVar(&opt.Faults.Repeat, "fault-repeat", loadbench.DefaultFaults.Repeat, "repetitions of every fault cell")
+	flag.StringVar(&faultTargets, "fault-targets", "ours,ours-hedge-50ms,ours-hedge-off,caddy-stock,nginx,haproxy", "comma-separated targets of the fault cells")
 	flag.StringVar(&out, "out", "tmp/bench-results", "directory for <timestamp>.md")
 	flag.DurationVar(&timeout, "timeout", 30*time.Minute, "bound of the whole run")
 	flag.Parse()
@@ -48,6 +55,28 @@ func main() {
 		if t = strings.TrimSpace(t); t != "" {
 			opt.Kinds = append(opt.Kinds, loadbench.Kind(t))
 		}
+	}
+	def := loadbench.DefaultFaults
+	opt.Faults = loadbench.FaultSpec{Rate: opt.Faults.Rate, Cell: opt.Faults.Cell, Repeat: opt.Faults.Repeat,
+		FaultAt: def.FaultAt, FaultFor: def.FaultFor, Delay: def.Delay, TryTimeout: def.TryTimeout}
+	if opt.Faults.Cell < def.FaultAt+def.FaultFor {
+		fmt.Fprintf(os.Stderr, "loadbench: -fault-cell %s: want at least %s (the fault starts at %s and lasts %s)\n", opt.Faults.Cell, def.FaultAt+def.FaultFor, def.FaultAt, def.FaultFor)
+		os.Exit(2)
+	}
+	for _, t := range strings.Split(faultTargets, ",") {
+		k := loadbench.Kind(strings.TrimSpace(t))
+		if k == "" {
+			continue
+		}
+		known := false
+		for _, f := range loadbench.FaultKinds {
+			known = known || f == k
+		}
+		if !known {
+			fmt.Fprintf(os.Stderr, "loadbench: -fault-targets: unknown target %q (want ours, ours-hedge-50ms, ours-hedge-off, caddy-stock, nginx, haproxy)\n", k)
+			os.Exit(2)
+		}
+		opt.FaultKinds = append(opt.FaultKinds, k)
 	}
 	for _, k := range opt.Kinds {
 		switch k {
