@@ -82,6 +82,11 @@ type Maintenance struct {
 	HealingDrives int `json:"healing_drives,omitempty"`
 	// Reason says what MinIO's answer means.
 	Reason string `json:"reason"`
+	// Peer is true for the check of another ready node: whether, in its
+	// own view, the cluster can lose one more node (a peer that has not
+	// reconnected to a node restarted a moment ago cannot). A peer that
+	// does not answer is not counted (Status 0).
+	Peer bool `json:"peer,omitempty"`
 }
 
 // matchTargets finds the upstreams a drain names: node is a host:port (an
@@ -138,6 +143,24 @@ func DrainNodes(ctx context.Context, node, pool, by string, force bool) ([]Drain
 				return nil, checks, fmt.Errorf("%w for %s: %s (drain with force to override)", ErrQuorum, c.Node, c.Reason)
 			}
 		}
+		// MinIO's maintenance answer counts the drives online in the asked
+		// node's own view. A peer that has not reconnected yet to a node
+		// restarted a moment ago sees one node fewer: it would lose write
+		// quorum when this node stops (seen: 503 SlowDownWrite on PUTs
+		// right after the next drain of a rolling restart). Every other
+		// ready node must be able to lose one node's drives in its own
+		// view, which is what maintenance=true asks of it.
+		for _, spec := range peerSpecs(pools, node, asked) {
+			c := maintenanceCheck(ctx, spec)
+			c.Peer = true
+			if !c.OK && c.Status != 0 {
+				c.Reason = "in this node's own view the cluster cannot lose one more node: it has not reconnected to every peer yet, or drives are healing (" + c.Reason + ")"
+			}
+			checks = append(checks, c)
+			if !c.OK && c.Status != 0 {
+				return nil, checks, fmt.Errorf("%w: MinIO on %s: %s; try again in a few seconds (drain with force to override)", ErrQuorum, c.Node, c.Reason)
+			}
+		}
 	}
 	now := time.Now()
 	drains.Lock()
@@ -160,6 +183,22 @@ func DrainNodes(ctx context.Context, node, pool, by string, force bool) ([]Drain
 		h.evaluate(false)
 	}
 	return DrainStatus(node, pool), checks, nil
+}
+
+// peerSpecs are the probe targets of the other ready nodes of pools (not
+// named by node, not asked yet), each once.
+func peerSpecs(pools []*HealthReady, node string, asked map[string]bool) []probeSpec {
+	var out []probeSpec
+	for _, h := range pools {
+		for _, n := range h.nodes {
+			if nodeMatches(n, node) || asked[n.spec.Addr] || n.probe.snapshot().State != stateReady {
+				continue
+			}
+			asked[n.spec.Addr] = true
+			out = append(out, n.spec)
+		}
+	}
+	return out
 }
 
 // UndrainNodes ends the drain of every upstream node names.

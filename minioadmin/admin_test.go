@@ -147,8 +147,22 @@ func TestDrainThroughTheAdminAPI(t *testing.T) {
 	assert.Equal(t, http.StatusPreconditionFailed, ans.Maintenance[0].Status)
 	assert.Equal(t, a.addr(), firstNodeServing(t, base), "a refused drain changes nothing")
 
-	// Quorum holds: drained; new requests go to b; safe to stop at once.
+	// The node itself may go, but a peer cannot lose one more node in its
+	// own view (it has not reconnected to a restarted node yet): refused,
+	// with the peer's answer.
 	a.lose.Store(false)
+	b.lose.Store(true)
+	code, ans, raw = adminCall(t, http.MethodPost, api, DrainRequest{Node: a.addr(), By: "test"})
+	assert.Equal(t, http.StatusConflict, code, raw)
+	assert.Contains(t, ans.Error, "MinIO on "+b.addr()+": in this node's own view the cluster cannot lose one more node")
+	require.Len(t, ans.Maintenance, 2)
+	assert.True(t, ans.Maintenance[0].OK)
+	assert.True(t, ans.Maintenance[1].Peer)
+	assert.Equal(t, b.addr(), ans.Maintenance[1].Node)
+	assert.Equal(t, a.addr(), firstNodeServing(t, base), "a refused drain changes nothing")
+	b.lose.Store(false)
+
+	// Quorum holds: drained; new requests go to b; safe to stop at once.
 	code, ans, raw = adminCall(t, http.MethodPost, api, DrainRequest{Node: a.addr(), By: "test"})
 	require.Equal(t, http.StatusOK, code, raw)
 	require.Len(t, ans.Nodes, 1)
@@ -232,6 +246,29 @@ func TestCommandOnSeveralProxies(t *testing.T) {
 	assert.True(t, ok, out.String())
 	assert.Contains(t, out.String(), "safe to stop on every proxy: yes")
 	assert.Contains(t, out.String(), "by cmd-test")
+
+	// With --wait a drain MinIO refuses for now is asked again until it
+	// is accepted (a peer reconnecting after a restart).
+	out.Reset()
+	_, err = run(context.Background(), &out, "undrain", a.addr(), opts)
+	require.NoError(t, err)
+	out.Reset()
+	b.lose.Store(true)
+	accept := time.AfterFunc(500*time.Millisecond, func() { b.lose.Store(false) })
+	defer accept.Stop()
+	ok, err = run(context.Background(), &out, "drain", a.addr(), opts)
+	require.NoError(t, err)
+	assert.True(t, ok, out.String())
+	assert.Contains(t, out.String(), "MinIO refuses the drain for now")
+	assert.Contains(t, out.String(), "safe to stop on every proxy: yes")
+	out.Reset()
+	b.lose.Store(true)
+	opts.wait = 300 * time.Millisecond
+	ok, err = run(context.Background(), &out, "drain", b.addr(), opts)
+	require.NoError(t, err)
+	assert.False(t, ok, "still refused when the wait ran out:\n%s", out.String())
+	b.lose.Store(false)
+	opts.wait = 5 * time.Second
 
 	out.Reset()
 	opts.addresses = []string{adminAddr, deadAddr}

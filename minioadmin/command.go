@@ -214,13 +214,27 @@ func run(ctx context.Context, out io.Writer, name, node string, o options) (bool
 		ctx = context.Background()
 	}
 	method := map[string]string{"drain": http.MethodPost, "undrain": http.MethodDelete, "status": http.MethodGet}[name]
+	deadline := time.Now().Add(o.wait)
 	answers := callAll(ctx, method, node, o)
+	if name == "drain" && o.wait > 0 && refusedByMinIO(answers) {
+		// MinIO's refusal can be momentary (a peer still reconnecting to a
+		// node restarted a moment ago): ask again within the wait.
+		printAnswers(out, name, answers)
+		fmt.Fprintf(out, "MinIO refuses the drain for now; asking again every second for up to %s\n", o.wait)
+		for refusedByMinIO(answers) && time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return false, ctx.Err()
+			case <-time.After(time.Second):
+			}
+			answers = callAll(ctx, method, node, o)
+		}
+	}
 	printAnswers(out, name, answers)
 	ok := allOK(answers)
 	if !ok || o.wait <= 0 {
 		return ok, nil
 	}
-	deadline := time.Now().Add(o.wait)
 	for !allSafe(answers) {
 		if time.Now().After(deadline) {
 			fmt.Fprintf(out, "not safe to stop after %s\n", o.wait)
@@ -239,6 +253,17 @@ func run(ctx context.Context, out io.Writer, name, node string, o options) (bool
 	}
 	printAnswers(out, "status", answers)
 	return true, nil
+}
+
+// refusedByMinIO reports whether a proxy refused a drain because MinIO
+// said the cluster cannot lose the node now (409).
+func refusedByMinIO(answers []proxyAnswer) bool {
+	for _, a := range answers {
+		if a.err == nil && a.status == http.StatusConflict {
+			return true
+		}
+	}
+	return false
 }
 
 func allOK(answers []proxyAnswer) bool {
