@@ -41,6 +41,9 @@ type logEntry struct {
 	// first, by design, so such a request says nothing about where its
 	// key lives.
 	HedgedNode string `json:"hedged_node"`
+	// FirstNode is the node of the request's first attempt (set by the
+	// minio transport).
+	FirstNode string `json:"first_node"`
 }
 
 // Answered reports whether an upstream answered the request (a status

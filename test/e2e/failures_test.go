@@ -864,7 +864,10 @@ func (k crash) sentToVictim(x logEntry, until time.Time) bool {
 	if !x.Start().Before(until) || x.End().Before(k.KillAt) {
 		return false
 	}
-	return x.Upstream == k.Victim || (x.Retries > 0 && k.Home[x.SessionID()] == k.Victim)
+	// A hedged twin or a first attempt on the victim took the object's
+	// lock there as well as the attempt that answered.
+	return x.Upstream == k.Victim || x.HedgedNode == k.Victim || x.FirstNode == k.Victim ||
+		(x.Retries > 0 && k.Home[x.SessionID()] == k.Victim)
 }
 
 // crashFailures checks the failed requests around a SIGKILL, joined with
