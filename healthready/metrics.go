@@ -25,10 +25,10 @@ var (
 		"Duration of readiness probes per probe target.",
 		[]string{"node"}, nil)
 	descTransitions = prometheus.NewDesc("caddy_minio_lb_state_transitions_total",
-		"Node state transitions by target state (ready, not_ready, ejected).",
+		"Node state transitions by target state (ready, not_ready, busy, ejected, drained).",
 		[]string{"pool", "node", "to"}, nil)
 	descEjections = prometheus.NewDesc("caddy_minio_lb_passive_ejections_total",
-		"Nodes ejected by failures on real traffic.",
+		"Nodes ejected on real traffic: transport failures, going-away answers, and nodes that did not answer within try_timeout and failed their probe.",
 		[]string{"pool", "node"}, nil)
 	descFailOpen = prometheus.NewDesc("caddy_minio_lb_fail_open",
 		"1 while the pool has fewer than min_ready routable nodes and routes to all upstreams.",

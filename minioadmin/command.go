@@ -51,6 +51,7 @@ The rolling-restart recipe, one node at a time:
   caddy minio-lb drain 10.0.0.3:9000 --address a:2019,b:2019 --wait 5m
   (restart MinIO on that node; wait until it is ready)
   caddy minio-lb undrain 10.0.0.3:9000 --address a:2019,b:2019
+  (wait until every proxy's status page shows the node routable again)
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			for _, sub := range []struct{ name, use, short string }{

@@ -24,7 +24,8 @@ const (
 	// NoFailure: the attempt's response went to the client (or is still
 	// running).
 	NoFailure Failure = iota
-	// Error: a transport error (refused, reset, EOF) or a timeout.
+	// Error: a transport error (reset, EOF) other than a refused dial
+	// (Unreachable) or a try_timeout (TimedOut).
 	Error
 	// Busy: the node refused the request as busy (429, 503 SlowDown or
 	// ServerBusy) before reading its body. Busy is not dead: passive health
