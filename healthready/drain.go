@@ -82,7 +82,7 @@ type Maintenance struct {
 	HealingDrives int `json:"healing_drives,omitempty"`
 	// Reason says what MinIO's answer means.
 	Reason string `json:"reason"`
-	// Peer is true for the check of another ready node: whether, in its
+	// Peer is true for the check of another node: whether, in its
 	// own view, the cluster can lose one more node (a peer that has not
 	// reconnected to a node restarted a moment ago cannot). A peer that
 	// does not answer is not counted (Status 0).
@@ -148,13 +148,13 @@ func DrainNodes(ctx context.Context, node, pool, by string, force bool) ([]Drain
 		// restarted a moment ago sees one node fewer: it would lose write
 		// quorum when this node stops (seen: 503 SlowDownWrite on PUTs
 		// right after the next drain of a rolling restart). Every other
-		// ready node must be able to lose one node's drives in its own
-		// view, which is what maintenance=true asks of it.
+		// node that answers must be able to lose one node's drives in its
+		// own view, which is what maintenance=true asks of it.
 		for _, spec := range peerSpecs(pools, node, asked) {
 			c := maintenanceCheck(ctx, spec)
 			c.Peer = true
 			if !c.OK && c.Status != 0 {
-				c.Reason = "in this node's own view the cluster cannot lose one more node: it has not reconnected to every peer yet, or drives are healing (" + c.Reason + ")"
+				c.Reason = "in this node's own view the cluster cannot lose one more node: it is starting, has not reconnected to every peer yet, or drives are healing (" + c.Reason + ")"
 			}
 			checks = append(checks, c)
 			if !c.OK && c.Status != 0 {
@@ -185,13 +185,17 @@ func DrainNodes(ctx context.Context, node, pool, by string, force bool) ([]Drain
 	return DrainStatus(node, pool), checks, nil
 }
 
-// peerSpecs are the probe targets of the other ready nodes of pools (not
-// named by node, not asked yet), each once.
+// peerSpecs are the probe targets of the other nodes of pools (not named
+// by node, not asked yet), each once. Nodes that are not ready are asked
+// too: a node still starting or reconnecting after a restart answers
+// 412 or 503 and the drain waits for it; one that does not answer at all
+// (down) is left to the target's own check, which counts its drives
+// offline.
 func peerSpecs(pools []*HealthReady, node string, asked map[string]bool) []probeSpec {
 	var out []probeSpec
 	for _, h := range pools {
 		for _, n := range h.nodes {
-			if nodeMatches(n, node) || asked[n.spec.Addr] || n.probe.snapshot().State != stateReady {
+			if nodeMatches(n, node) || asked[n.spec.Addr] {
 				continue
 			}
 			asked[n.spec.Addr] = true

@@ -58,6 +58,9 @@ const (
 	// maxPeek bounds the bytes of a 429/503 body read to find MinIO's error
 	// code; MinIO's XML errors are a few hundred bytes.
 	maxPeek = 4 << 10
+	// statusClientClosed is the status MinIO gives ClientDisconnected
+	// (nginx's 499).
+	statusClientClosed = 499
 )
 
 // classify reads what resp says about the node. For 429 and 503 it peeks
@@ -68,7 +71,7 @@ func classify(resp *http.Response) (refusal, string) {
 	if resp.Header.Get(minioStatusHeader) != "" {
 		return refusedGoingAway, ""
 	}
-	if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusTooManyRequests {
+	if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != statusClientClosed {
 		return notRefused, ""
 	}
 	head := peek(resp)
@@ -80,6 +83,16 @@ func classify(resp *http.Response) (refusal, string) {
 		// MinIO answers HEAD without a body: the S3 error code is in a
 		// header (writeErrorResponseHeadersOnly, cmd/api-response.go).
 		code = resp.Header.Get(minioErrorCodeHeader)
+	}
+	if resp.StatusCode == statusClientClosed {
+		// MinIO's 499 ClientDisconnected means its own context of the
+		// request was cancelled; the caller only asks while the client is
+		// still there, so the node cancelled it itself: it is shutting
+		// down (seen: a GET sent as a whole-cluster restart began).
+		if code == "ClientDisconnected" {
+			return refusedGoingAway, code
+		}
+		return notRefused, code
 	}
 	switch code {
 	case "XMinioServerNotInitialized":

@@ -31,6 +31,8 @@ func TestClassify(t *testing.T) {
 		{"SlowDown on a HEAD", 503, map[string]string{"X-Minio-Error-Code": "SlowDown"}, "", refusedBusy, "SlowDown"},
 		{"429 without a body", 429, nil, "", refusedBusy, ""},
 		{"other 503", 503, nil, s3Error("InternalError", "x"), notRefused, "InternalError"},
+		{"499 of a node shutting down", 499, nil, s3Error("ClientDisconnected", "Client disconnected before response was ready"), refusedGoingAway, "ClientDisconnected"},
+		{"other 499", 499, nil, "", notRefused, ""},
 		{"500", 500, nil, s3Error("RequestTimeout", "x"), notRefused, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -351,7 +351,9 @@ func (t *Transport) finish(req *http.Request, tr *proxytrace.Trace, src nodeSour
 	}
 
 	ref, code := notRefused, ""
-	if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests || resp.Header.Get(minioStatusHeader) != "" {
+	refusalStatus := resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests ||
+		(resp.StatusCode == statusClientClosed && req.Context().Err() == nil)
+	if refusalStatus || resp.Header.Get(minioStatusHeader) != "" {
 		ref, code = classify(resp)
 	}
 	if ref != notRefused && src != nil {
