@@ -42,6 +42,7 @@ func (h *HealthReady) evaluateLocked(initial bool) (events []emitted, readmitted
 	now := time.Now()
 	changed := false
 	routable := 0
+	takers := 0            // routable and not busy
 	var busyEnds time.Time // the soonest end of a busy period, to evaluate again then
 	for _, n := range h.nodes {
 		ps := n.probe.snapshot()
@@ -85,6 +86,9 @@ func (h *HealthReady) evaluateLocked(initial bool) (events []emitted, readmitted
 		}
 		if state.routable() {
 			routable++
+			if state == nodeReady {
+				takers++
+			}
 		}
 		if state != n.state {
 			if !initial {
@@ -108,7 +112,12 @@ func (h *HealthReady) evaluateLocked(initial bool) (events []emitted, readmitted
 	if !busyEnds.IsZero() {
 		h.wakeAt(busyEnds)
 	}
-	h.setUrgent(routable == 0 && h.hold > 0)
+	// Urgent also while every routable node refuses as busy and others are
+	// out: after a whole-cluster restart the first node back refuses
+	// writes (503 SlowDownWrite) until its peers are, and at the normal
+	// interval they would come back rise x interval later (seen: 9 s of
+	// refused writes while the other nodes were ready).
+	h.setUrgent(h.hold > 0 && (routable == 0 || (takers == 0 && routable < len(h.nodes))), routable)
 	failOpen := routable < h.minReady
 	if failOpen != h.failOpen || initial {
 		if failOpen && !initial {
@@ -155,11 +164,12 @@ func (h *HealthReady) wakeAt(t time.Time) {
 	time.AfterFunc(time.Until(t)+time.Millisecond, h.kick)
 }
 
-// setUrgent tells the pool's probers whether it holds requests because no
-// node is routable: its probes then run every fastInterval and one good
-// probe (with write quorum) readmits a node, so held requests go out as
-// soon as a node can take them. Called under evalMu.
-func (h *HealthReady) setUrgent(on bool) {
+// setUrgent tells the pool's probers whether no node can take requests
+// (none is routable, or every routable one refuses as busy while others
+// are out): its probes then run every fastInterval and one good probe
+// (with write quorum) readmits a node, so held and refused requests go out
+// as soon as a node can take them. Called under evalMu.
+func (h *HealthReady) setUrgent(on bool, routable int) {
 	if on == h.urgent {
 		return
 	}
@@ -167,11 +177,15 @@ func (h *HealthReady) setUrgent(on bool) {
 	for _, n := range h.nodes {
 		n.probe.setUrgent(on)
 	}
-	if on {
+	switch {
+	case on && routable == 0:
 		h.logger.Warn("no routable node: probing every 100ms, holding new requests",
 			zap.String("pool", h.Name), zap.Duration("hold", h.hold), zap.Int("hold_max", h.HoldMax))
-	} else {
-		h.logger.Info("a node is routable again", zap.String("pool", h.Name))
+	case on:
+		h.logger.Warn("every routable node refuses as busy: probing the others every 100ms",
+			zap.String("pool", h.Name), zap.Int("routable", routable))
+	default:
+		h.logger.Info("a node can take requests again: probing at the normal interval", zap.String("pool", h.Name))
 	}
 }
 

@@ -145,9 +145,10 @@ type prober struct {
 	// test hook).
 	logger func() *zap.Logger
 
-	// urgent counts the pools using the target that have no routable node:
-	// while any does, probes run every fastInterval and one pass makes the
-	// target ready. wake interrupts the wait for the next probe.
+	// urgent counts the pools using the target where no node can take
+	// requests (none routable, or every routable one busy): while any does,
+	// probes run every fastInterval and one pass (with write quorum) makes
+	// the target ready. wake interrupts the wait for the next probe.
 	urgent atomic.Int32
 	wake   chan struct{}
 
@@ -543,9 +544,9 @@ func (p *prober) snapshot() probeSnapshot {
 	}
 }
 
-// rise is the passes that make the target ready: rise, or one while a
-// pool using it has no routable node (any node that can serve is better
-// than holding every request). Called under p.mu.
+// rise is the passes that make the target ready: rise, or one while no
+// node of a pool using it can take requests (any node that can serve is
+// better than holding or refusing every request). Called under p.mu.
 func (p *prober) rise() int {
 	if p.urgent.Load() > 0 {
 		return 1

@@ -2,6 +2,7 @@ package healthready
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -113,3 +114,26 @@ func TestUndrainWaitsForFreshProbes(t *testing.T) {
 }
 
 func a0Probe(h *HealthReady) probeSnapshot { return h.nodes[0].probe.snapshot() }
+
+// TestBusyEverywhereProbesTheOthersFast: when every routable node refuses
+// as busy (the first node back after a whole-cluster restart answers 503
+// SlowDownWrite until its peers are) the nodes that are out are probed
+// every 100 ms and one good probe readmits them, not rise probes an
+// interval apart.
+func TestBusyEverywhereProbesTheOthersFast(t *testing.T) {
+	a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
+	b.mode.Store(mode503)
+	cfg := fastPool(fmt.Sprintf("busyfast-%d", time.Now().UnixNano()), a.addr(), b.addr())
+	cfg.Interval = caddy.Duration(time.Hour) // only the first probe, unless urgent
+	cfg.Rise, cfg.Fall = 3, 1
+	hold := caddy.Duration(10 * time.Second)
+	cfg.Hold = &hold
+	cfg.BusyWindow = caddy.Duration(time.Minute)
+	h := provision(t, cfg)
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady && stateOf(h, 1) == nodeNotReady }, "a ready, b not ready")
+
+	b.mode.Store(modeOK) // b is back, but nothing probes it for an hour
+	h.NodeBusy(a.addr(), "answered 503 SlowDownWrite")
+	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeBusy }, "a busy")
+	eventually(t, wait, func() bool { return stateOf(h, 1) == nodeReady }, "b readmitted by the fast probes")
+}

@@ -16,6 +16,7 @@ import (
 //	    hedge_quantile <q>
 //	    hedge_min     <duration>
 //	    hedge_budget  <fraction>|<percent>%
+//	    slow_factor   <factor>|off
 //	    no_retry_unsent
 //	    no_expect
 //	    domains       <domains...>
@@ -56,6 +57,20 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			t.Hedge = strings.ToLower(v)
+		case "slow_factor":
+			v, err := oneArg(d, opt)
+			if err != nil {
+				return err
+			}
+			if strings.EqualFold(v, "off") {
+				t.SlowFactor = -1
+				break
+			}
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return d.Errf("%s %q: want a factor (4) or off", opt, v)
+			}
+			t.SlowFactor = f
 		case "hedge_quantile":
 			v, err := oneArg(d, opt)
 			if err != nil {

@@ -34,6 +34,7 @@ func TestCaddyfile(t *testing.T) {
 		hedge_quantile 0.9
 		hedge_min 20ms
 		hedge_budget 5%
+		slow_factor 3
 		domains s3.example.com .s3.example.org
 		dial_timeout 3s
 		local_address 127.0.0.1
@@ -45,6 +46,7 @@ func TestCaddyfile(t *testing.T) {
 	assert.Equal(t, 0.9, tr.HedgeQuantile)
 	assert.Equal(t, caddy.Duration(20*time.Millisecond), tr.HedgeMin)
 	assert.InDelta(t, 0.05, tr.HedgeBudget, 1e-9)
+	assert.Equal(t, 3.0, tr.SlowFactor)
 	assert.Equal(t, []string{"s3.example.com", ".s3.example.org"}, tr.Domains)
 	require.NotNil(t, tr.KeepAlive)
 	assert.Equal(t, caddy.Duration(2*time.Minute), tr.KeepAlive.IdleConnTimeout)
@@ -61,6 +63,10 @@ func TestCaddyfile(t *testing.T) {
 	assert.Equal(t, "2s", fmtDuration(m["try_timeout"]))
 	assert.Contains(t, m, "keep_alive")
 	assert.Contains(t, m, "expect_continue_timeout")
+
+	off, err := parse(t, "minio {\n slow_factor off\n}")
+	require.NoError(t, err)
+	assert.Equal(t, -1.0, off.SlowFactor)
 }
 
 func fmtDuration(v any) string {
@@ -79,6 +85,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"minio {\n hedge_budget lots\n}", `hedge_budget "lots": want a fraction`},
 		{"minio {\n hedge_budget 150%\n}", "hedge_budget 1.5: must be a fraction in (0, 1]"},
 		{"minio {\n hedge_quantile 0.2\n}", "hedge_quantile 0.2: must be in [0.5, 1)"},
+		{"minio {\n slow_factor fast\n}", `slow_factor "fast": want a factor (4) or off`},
+		{"minio {\n slow_factor 0.5\n}", "slow_factor 0.5: want a factor over 1, or -1 for off"},
 		{"minio {\n no_retry_unsent yes\n}", `no_retry_unsent: takes no value, got "yes"`},
 		{"minio {\n domains\n}", "domains: at least one domain is required"},
 		{"minio {\n keepalive forever\n}", "forever"},

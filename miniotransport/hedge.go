@@ -80,6 +80,8 @@ func (t *Transport) hedged(req *http.Request, tr *proxytrace.Trace, src nodeSour
 			// twin, which is the request's best chance now.
 			_, _ = t.finish(req, tr, src, primary, idx, nil, err)
 		} else {
+			// Lost to its twin: this node was at least this slow.
+			t.observeLatency(node, time.Since(primary.start))
 			primary.cancel(errAttemptDone)
 			tr.Fail(idx, proxytrace.Cancelled)
 			st.cancelled(primary.rec, 0, 0)
@@ -172,12 +174,20 @@ func (t *Transport) hedgeDelayNow() time.Duration {
 	if !t.adaptive {
 		return t.hedgeDelay
 	}
-	return t.latencies.delay(t.HedgeQuantile, time.Duration(t.HedgeMin), time.Duration(t.TryTimeout))
+	return t.latencyView().delay
 }
 
-// observeLatency records the first-byte latency of a read that answered.
+// latencyView is the latency window's current view with this transport's
+// settings.
+func (t *Transport) latencyView() *latencyView {
+	return t.latencies.view(t.HedgeQuantile, time.Duration(t.HedgeMin), time.Duration(t.TryTimeout), t.slowFactor)
+}
+
+// observeLatency records the first-byte latency of a read that answered,
+// or the time an attempt that lost to its hedged twin had waited (at least
+// that slow), for the adaptive delay and the slow nodes.
 func (t *Transport) observeLatency(node string, d time.Duration) {
-	if t.adaptive {
+	if t.hedging {
 		t.latencies.observe(node, d)
 	}
 }
@@ -227,7 +237,7 @@ type latencyWindow struct {
 
 	cacheMu  sync.Mutex
 	cachedAt time.Time
-	cached   time.Duration
+	cached   *latencyView
 }
 
 // Latency buckets: bucket i holds latencies up to latBase·latFactor^i.
@@ -283,18 +293,29 @@ func (w *latencyWindow) observe(node string, d time.Duration) {
 	nl.counts[nl.cur.Load()][bucketOf(d)].Add(1)
 }
 
-// delay is the adaptive hedge delay: the median over nodes of their q
-// quantile, at least floor, below ceiling (try_timeout) if set; recomputed
-// at most every 250 ms.
-func (w *latencyWindow) delay(q float64, floor, ceiling time.Duration) time.Duration {
+// latencyView is what the window says at one moment: the adaptive hedge
+// delay and the nodes that answer reads slowly.
+type latencyView struct {
+	delay  time.Duration
+	slow   []string                 // nodes whose p50 is an outlier (see slowOutlier)
+	p50    map[string]time.Duration // nodes with enough samples
+	median time.Duration            // median of p50 over those nodes
+}
+
+// view computes the window's view, at most every 250 ms: the adaptive
+// hedge delay (the median over nodes of their q quantile, at least floor,
+// below ceiling (try_timeout) if set) and the slow nodes (factor <= 0:
+// none).
+func (w *latencyWindow) view(q float64, floor, ceiling time.Duration, factor float64) *latencyView {
 	w.cacheMu.Lock()
 	defer w.cacheMu.Unlock()
-	if time.Since(w.cachedAt) < 250*time.Millisecond && !w.cachedAt.IsZero() {
+	if time.Since(w.cachedAt) < 250*time.Millisecond && w.cached != nil {
 		return w.cached
 	}
-	var qs []time.Duration
-	w.nodes.Range(func(_, v any) bool {
-		nl := v.(*nodeLatency)
+	v := &latencyView{p50: map[string]time.Duration{}}
+	var qs, p50s []time.Duration
+	w.nodes.Range(func(k, val any) bool {
+		nl := val.(*nodeLatency)
 		var counts [latBuckets]uint64
 		var total uint64
 		for g := range nl.counts {
@@ -307,15 +328,10 @@ func (w *latencyWindow) delay(q float64, floor, ceiling time.Duration) time.Dura
 		if total < minSamples {
 			return true
 		}
-		want := uint64(math.Ceil(q * float64(total)))
-		var cum uint64
-		for i, c := range counts {
-			cum += c
-			if cum >= want {
-				qs = append(qs, bucketBound(i))
-				break
-			}
-		}
+		qs = append(qs, quantileOf(counts[:], total, q))
+		p := quantileOf(counts[:], total, 0.5)
+		p50s = append(p50s, p)
+		v.p50[k.(string)] = p
 		return true
 	})
 	d := fallbackDelay
@@ -327,6 +343,40 @@ func (w *latencyWindow) delay(q float64, floor, ceiling time.Duration) time.Dura
 	if ceiling > 0 && d >= ceiling {
 		d = ceiling / 2
 	}
-	w.cached, w.cachedAt = d, time.Now()
-	return d
+	v.delay = d
+	if len(p50s) >= 3 && factor > 0 {
+		// At least three nodes: the median of two says nothing about
+		// which one is the outlier.
+		slices.Sort(p50s)
+		v.median = p50s[(len(p50s)-1)/2]
+		for n, p := range v.p50 {
+			if slowOutlier(p, v.median, factor) {
+				v.slow = append(v.slow, n)
+			}
+		}
+		slices.Sort(v.slow)
+	}
+	w.cached, w.cachedAt = v, time.Now()
+	return v
+}
+
+// quantileOf is the bucket bound below which a fraction q of the total
+// samples lie.
+func quantileOf(counts []uint64, total uint64, q float64) time.Duration {
+	want := uint64(math.Ceil(q * float64(total)))
+	var cum uint64
+	for i, c := range counts {
+		cum += c
+		if cum >= want {
+			return bucketBound(i)
+		}
+	}
+	return bucketBound(len(counts) - 1)
+}
+
+// slowOutlier: a node's median first byte is over factor times the pool's
+// median and at least slowMargin more (a few milliseconds between fast
+// nodes are not worth moving reads for).
+func slowOutlier(p50, median time.Duration, factor float64) bool {
+	return float64(p50) > factor*float64(median) && p50-median >= slowMargin
 }

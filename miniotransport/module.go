@@ -91,6 +91,15 @@ type Transport struct {
 	// Default: 0.05 (5%).
 	HedgeBudget float64 `json:"hedge_budget,omitempty"`
 
+	// Reads avoid a slow node: when a node's median first byte of reads is
+	// over slow_factor times the median of the pool's nodes (and at least
+	// 50ms more), a read whose key picks it first goes to the key's next
+	// node; one read in 16 still goes to it, to see when it is fast again.
+	// Writes keep their node. Needs hedging (its latencies are the ones
+	// hedged reads measure) and at least three nodes with recent reads.
+	// -1 turns it off. Default: 4.
+	SlowFactor float64 `json:"slow_factor,omitempty"`
+
 	// Do not retry requests that a node refused before reading their body
 	// (busy, shutting down, no 100 Continue). Default: false (retry them).
 	NoRetryUnsent bool `json:"no_retry_unsent,omitempty"`
@@ -116,6 +125,8 @@ type Transport struct {
 	parent     *reverseproxy.Handler
 	budget     *tokenBucket
 	latencies  *latencyWindow
+	slowFactor float64 // 0: off
+	slowState  *slowState
 	logger     *zap.Logger
 }
 
@@ -166,6 +177,12 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	if t.HedgeBudget == 0 {
 		t.HedgeBudget = defaultHedgeBudget
 	}
+	switch {
+	case t.SlowFactor == 0:
+		t.slowFactor = defaultSlowFactor
+	case t.SlowFactor > 0:
+		t.slowFactor = t.SlowFactor
+	}
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
 		// healthready registers them too; with another upstream source the
 		// transport's own records still reach /metrics.
@@ -175,6 +192,7 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	}
 	t.budget = newTokenBucket(t.HedgeBudget, 10)
 	t.latencies = newLatencyWindow(10 * time.Second)
+	t.slowState = new(slowState)
 	t.domains = normalizeDomains(t.Domains)
 	return nil
 }
@@ -205,6 +223,9 @@ func (t *Transport) Validate() error {
 	}
 	if t.HedgeBudget != 0 && (t.HedgeBudget < 0 || t.HedgeBudget > 1) {
 		return fmt.Errorf("hedge_budget %v: must be a fraction in (0, 1]", t.HedgeBudget)
+	}
+	if t.SlowFactor != 0 && t.SlowFactor != -1 && t.SlowFactor <= 1 {
+		return fmt.Errorf("slow_factor %v: want a factor over 1, or -1 for off", t.SlowFactor)
 	}
 	for i, d := range t.Domains {
 		if d == "" || d == "." {

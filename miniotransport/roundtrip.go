@@ -105,9 +105,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
+	read := isRead(req)
+	if read && t.hedging && src != nil && hedgeable(op) && t.slowFactor > 0 && tr.Len() == 0 {
+		if alt := t.avoidSlow(req, tr, src, node); alt != "" {
+			node = alt
+			req = redirect(req, node)
+		}
+	}
 	idx := tr.Add(node, false)
 
-	read := isRead(req)
 	if read && t.hedging && src != nil && hedgeable(op) {
 		return t.hedged(req, tr, src, st, node, idx)
 	}

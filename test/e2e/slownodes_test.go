@@ -42,10 +42,9 @@ import (
 // is measured in the same run, on the same cluster, under the same load of
 // the machine (a shared 2-core box whose MinIO latency swings by seconds):
 //
-//   - slow: read p99 through the fault Caddy below the control's plus the
-//     injected delay (hedged reads answer before the slow node does; the
-//     ratio to the control is reported), hedges and other extra requests
-//     under 5%;
+//   - slow: read p99 through the fault Caddy within 1.5x of the control's
+//     (reads avoid the slow node once it stands out, hedges cover the ones
+//     before), hedges and other extra requests under 5%;
 //   - busy (429 with the readiness probe answering 503 ServerBusy, then 503
 //     SlowDown with a ready probe): no ejection, no failed request, and
 //     fewer first attempts of the sessions on the node than the control
@@ -232,14 +231,12 @@ func TestSlowNodes(t *testing.T) {
 	if fs.reads < 300 || cs.reads < 300 {
 		t.Errorf("too few reads to compare (slow: fault %d, control %d): the load did not run at its rate", fs.reads, cs.reads)
 	}
-	// Hedging must beat the slow node: without it a quarter of the reads
-	// (node 2's keys) wait the injected delay and the read p99 is the
-	// control's plus that delay. The goal, within 1.5x of the
-	// control, is not reached under a 5% hedge budget (reported; see
-	// docs/benchmarks.md).
-	if bound := cs.readP99 + slowDelay; fs.readP99 >= bound {
-		t.Errorf("slow node: read p99 %s, want below the control's %s + the injected %s = %s (hedged reads answer before the slow node); the slow node kept %.1f%% of first attempts, %d of %d reads were hedged",
-			ms(fs.readP99), ms(cs.readP99), ms(slowDelay), ms(bound), 100*fs.shareFirst(s.fault.node2), fs.hedged, fs.reads)
+	// Reads avoid the slow node (slow_factor) and hedging covers the reads
+	// sent before it stood out: the read p99 stays within 1.5x of the
+	// control's, measured at the same time on the same cluster.
+	if fs.readP99 > cs.readP99*3/2 {
+		t.Errorf("slow node: read p99 %s, want within 1.5x of the control's %s (same time, same cluster); the slow node kept %.1f%% of first attempts, %d of %d reads were hedged",
+			ms(fs.readP99), ms(cs.readP99), 100*fs.shareFirst(s.fault.node2), fs.hedged, fs.reads)
 	}
 	if f := fs.extraFraction(); f >= 0.05 {
 		t.Errorf("slow node: %d extra requests (twins %d, retries %d) for %d requests (%.1f%%), want under 5%%", fs.extra, fs.twins, fs.retries, fs.n, 100*f)

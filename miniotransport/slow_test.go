@@ -1,0 +1,110 @@
+package miniotransport
+
+import (
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestSlowOutliers: which nodes the latency window calls slow, and that a
+// node gets its reads back once its recent latencies are fast again.
+func TestSlowOutliers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p50s map[string]time.Duration
+		want []string
+	}{
+		{"one node 20x slower", map[string]time.Duration{"a": 200 * time.Millisecond, "b": 10 * time.Millisecond, "c": 10 * time.Millisecond, "d": 12 * time.Millisecond}, []string{"a"}},
+		{"all equally slow", map[string]time.Duration{"a": 300 * time.Millisecond, "b": 300 * time.Millisecond, "c": 310 * time.Millisecond}, nil},
+		{"5x but only 4 ms apart", map[string]time.Duration{"a": 5 * time.Millisecond, "b": time.Millisecond, "c": time.Millisecond}, nil},
+		{"two nodes: no median to judge by", map[string]time.Duration{"a": 500 * time.Millisecond, "b": 10 * time.Millisecond}, nil},
+		{"2x slower: under the factor", map[string]time.Duration{"a": 200 * time.Millisecond, "b": 100 * time.Millisecond, "c": 100 * time.Millisecond}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newLatencyWindow(time.Minute)
+			for n, d := range tc.p50s {
+				for range minSamples {
+					w.observe(n, d)
+				}
+			}
+			assert.Equal(t, tc.want, w.view(0.95, 0, 0, defaultSlowFactor).slow)
+		})
+	}
+
+	t.Run("fast again after two spans", func(t *testing.T) {
+		const span = 50 * time.Millisecond
+		w := newLatencyWindow(span)
+		feed := func(a time.Duration, samples int) {
+			for _, n := range []string{"b", "c", "d"} {
+				for range samples {
+					w.observe(n, 10*time.Millisecond)
+				}
+			}
+			for range samples {
+				w.observe("a", a)
+			}
+		}
+		feed(300*time.Millisecond, 10*minSamples)
+		require.Equal(t, []string{"a"}, w.view(0.95, 0, 0, defaultSlowFactor).slow)
+		feed(10*time.Millisecond, minSamples)
+		w.cachedAt = time.Time{}
+		require.Equal(t, []string{"a"}, w.view(0.95, 0, 0, defaultSlowFactor).slow, "a few fast reads among many slow ones")
+		// Two generations later only fast samples are left.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			feed(10*time.Millisecond, minSamples)
+			w.cachedAt = time.Time{} // no 250 ms cache in the test
+			if len(w.view(0.95, 0, 0, defaultSlowFactor).slow) == 0 {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "a node fast again must lose its slow mark")
+			time.Sleep(span / 2) // let a generation pass
+		}
+	})
+}
+
+// TestReadsAvoidASlowNode: through a real reverse_proxy, reads that
+// would go to a node answering every read late go to another node, except
+// one in 16 that keeps measuring it; hedging alone (5% budget) could not
+// save a quarter of the reads.
+func TestReadsAvoidASlowNode(t *testing.T) {
+	a, b, c, d := newFakeNode(t, slow), newFakeNode(t, serve), newFakeNode(t, serve), newFakeNode(t, serve)
+	a.delay.Store(int64(150 * time.Millisecond))
+	proxy := poolProxy("slowreads", nil, map[string]any{"hedge": "adaptive"}, a.addr(), b.addr(), c.addr(), d.addr())
+	// Round robin: every node gets a quarter of the first attempts.
+	handlers := proxy["routes"].([]any)[0].(map[string]any)["handle"].([]any)
+	handlers[1].(map[string]any)["load_balancing"].(map[string]any)["selection_policy"] = map[string]any{"policy": "round_robin"}
+	base := startProxy(t, withStatus(proxy))
+	eventually(t, "all ready", func() bool {
+		s := nodeStates(t, base, "slowreads")
+		return len(s) == 4 && s[a.addr()] == "ready: status 200" && s[d.addr()] == "ready: status 200"
+	})
+	// reads sends n reads one after the other and counts those a served.
+	reads := func(n int) int {
+		onA := 0
+		for range n {
+			resp, err := client().Get(base + "/bucket/object")
+			require.NoError(t, err)
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+			if string(body) == "ok "+a.addr() {
+				onA++
+			}
+		}
+		return onA
+	}
+	// Until every node has enough recent reads for a to stand out.
+	deadline := time.Now().Add(30 * time.Second)
+	for reads(32) > 4 {
+		require.True(t, time.Now().Before(deadline), "a quarter of the reads kept going to the slow node")
+	}
+	const n = 128
+	onA := reads(n)
+	assert.LessOrEqual(t, onA, n/4/slowSampleEvery+4, "reads kept going to the slow node (a quarter would, without avoiding it)")
+	t.Logf("the slow node served %d of %d reads (a quarter without avoiding it)", onA, n)
+}
