@@ -314,8 +314,23 @@ func (w *latencyWindow) view(q float64, floor, ceiling time.Duration, factor flo
 	}
 	v := &latencyView{p50: map[string]time.Duration{}}
 	var qs, p50s []time.Duration
+	// A node already slow gets one read in slowSampleEvery: it is judged
+	// on fewer samples, and keeps its verdict while it has too few even
+	// for that (else it would flip back after each generation, and its
+	// keys' reads would wait on it again until it stood out anew).
+	var wasSlow []string
+	if w.cached != nil {
+		wasSlow = w.cached.slow
+	}
+	few := map[string]time.Duration{} // was slow, fewer than minSamples: its p50, or 0 with too few
+	now := time.Now().UnixNano()
 	w.nodes.Range(func(k, val any) bool {
 		nl := val.(*nodeLatency)
+		if now-nl.gen.Load() > 2*int64(w.span) {
+			// Nothing observed for two spans (a node reads avoid, or
+			// that was down): its old samples say nothing about it now.
+			return true
+		}
 		var counts [latBuckets]uint64
 		var total uint64
 		for g := range nl.counts {
@@ -326,6 +341,12 @@ func (w *latencyWindow) view(q float64, floor, ceiling time.Duration, factor flo
 			}
 		}
 		if total < minSamples {
+			if name := k.(string); slices.Contains(wasSlow, name) {
+				few[name] = 0
+				if total >= minSamples/4 {
+					few[name] = quantileOf(counts[:], total, 0.5)
+				}
+			}
 			return true
 		}
 		qs = append(qs, quantileOf(counts[:], total, q))
@@ -351,6 +372,11 @@ func (w *latencyWindow) view(q float64, floor, ceiling time.Duration, factor flo
 		v.median = p50s[(len(p50s)-1)/2]
 		for n, p := range v.p50 {
 			if slowOutlier(p, v.median, factor) {
+				v.slow = append(v.slow, n)
+			}
+		}
+		for n, p := range few {
+			if p == 0 || slowOutlier(p, v.median, factor) {
 				v.slow = append(v.slow, n)
 			}
 		}

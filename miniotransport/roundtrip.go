@@ -18,6 +18,7 @@ import (
 
 	"github.com/minio-lb/caddy-minio-lb/internal/proxytrace"
 	"github.com/minio-lb/caddy-minio-lb/internal/s3op"
+	"github.com/minio-lb/caddy-minio-lb/internal/traffic"
 )
 
 // Causes of an attempt's cancellation.
@@ -108,6 +109,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	read := isRead(req)
 	if read && t.hedging && src != nil && hedgeable(op) && t.slowFactor > 0 && tr.Len() == 0 {
 		if alt := t.avoidSlow(req, tr, src, node); alt != "" {
+			if repl, ok := req.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+				repl.Set(traffic.PlaceholderAvoidedNode, node)
+			}
 			node = alt
 			req = redirect(req, node)
 		}

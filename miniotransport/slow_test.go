@@ -35,6 +35,24 @@ func TestSlowOutliers(t *testing.T) {
 		})
 	}
 
+	t.Run("slow kept on the few reads it still gets", func(t *testing.T) {
+		w := newLatencyWindow(time.Minute)
+		for _, n := range []string{"b", "c", "d"} {
+			for range minSamples {
+				w.observe(n, 10*time.Millisecond)
+			}
+		}
+		w.observe("a", 300*time.Millisecond) // a was slow: it is in the view
+		w.cached = &latencyView{slow: []string{"a"}}
+		w.cachedAt = time.Time{}
+		assert.Equal(t, []string{"a"}, w.view(0.95, 0, 0, defaultSlowFactor).slow, "too few samples: the verdict stays")
+		for range minSamples / 4 {
+			w.observe("a", 10*time.Millisecond)
+		}
+		w.cachedAt = time.Time{}
+		assert.Empty(t, w.view(0.95, 0, 0, defaultSlowFactor).slow, "a few fast reads are enough for a node already slow")
+	})
+
 	t.Run("fast again after two spans", func(t *testing.T) {
 		const span = 50 * time.Millisecond
 		w := newLatencyWindow(span)

@@ -29,6 +29,10 @@ const (
 	// PlaceholderHedgedNode is the node a hedged read of the request went
 	// to (unset without a hedge).
 	PlaceholderHedgedNode = "http.reverse_proxy.minio.hedged_node"
+	// PlaceholderAvoidedNode is the slow node a read was moved off before
+	// its first attempt (transport minio's slow_factor; unset otherwise):
+	// the read went to its key's next node instead.
+	PlaceholderAvoidedNode = "http.reverse_proxy.minio.avoided_node"
 	// PlaceholderAttempts counts the request's attempts: 1, plus one per
 	// retry and per hedge.
 	PlaceholderAttempts = "http.reverse_proxy.minio.attempts"
@@ -45,5 +49,5 @@ const (
 // its test.
 func Placeholders() []string {
 	return []string{PlaceholderOp, PlaceholderFirstNode, PlaceholderRetriedNodes, PlaceholderHedgedNode,
-		PlaceholderAttempts, PlaceholderOutcome, PlaceholderHoldMS}
+		PlaceholderAvoidedNode, PlaceholderAttempts, PlaceholderOutcome, PlaceholderHoldMS}
 }

@@ -44,6 +44,10 @@ type logEntry struct {
 	// FirstNode is the node of the request's first attempt (set by the
 	// minio transport).
 	FirstNode string `json:"first_node"`
+	// AvoidedNode is set when the minio transport moved a read off a node
+	// that answered reads slowly (slow_factor): by design it says nothing
+	// about where its key lives either.
+	AvoidedNode string `json:"avoided_node"`
 }
 
 // Answered reports whether an upstream answered the request (a status

@@ -66,7 +66,7 @@ func placements(es []logEntry, before time.Time) map[string]string {
 	m := map[string]string{}
 	latest := map[string]time.Time{}
 	for _, x := range es {
-		if x.Upstream == "" || x.Retries > 0 || x.HedgedNode != "" || !x.Start().Before(before) {
+		if x.Upstream == "" || x.Retries > 0 || x.HedgedNode != "" || x.AvoidedNode != "" || !x.Start().Before(before) {
 			continue
 		}
 		if s := x.SessionID(); x.Start().After(latest[s]) {
@@ -80,11 +80,12 @@ func placements(es []logEntry, before time.Time) map[string]string {
 // Retried requests are left out: after a failed first attempt (a stale
 // keep-alive connection, say) the request rightly ends on the next node of
 // the key's order, which says nothing about where the key lives; so are
-// hedged reads, answered by whichever of two nodes was first.
+// hedged reads, answered by whichever of two nodes was first, and reads
+// the transport moved off a slow node (avoided_node).
 func keyNodes(es []logEntry, keep func(logEntry) bool) map[string]map[string]int {
 	m := map[string]map[string]int{}
 	for _, x := range es {
-		if x.Upstream == "" || x.Retries > 0 || x.HedgedNode != "" || !keep(x) {
+		if x.Upstream == "" || x.Retries > 0 || x.HedgedNode != "" || x.AvoidedNode != "" || !keep(x) {
 			continue
 		}
 		s := x.SessionID()

@@ -54,10 +54,33 @@ func TestOperations(t *testing.T) {
 		{"ReloadKeepsDrain", testReloadKeepsDrain},
 		{"HoldBounds", testHoldBounds},
 	} {
-		ok := t.Run(sc.name, func(t *testing.T) { sc.run(t, ops) })
+		ok := t.Run(sc.name, func(t *testing.T) {
+			ops.settle(t)
+			sc.run(t, ops)
+		})
 		if !ok {
 			ops.recover(t)
 		}
+	}
+}
+
+// settle waits until the cluster has recovered from the scenario before:
+// every node takes a write (after a restart MinIO nodes answer their
+// health checks, even the maintenance check, before they have reconnected
+// to every peer; until then they answer 404 and 503 SlowDownWrite, seen
+// when a rolling restart began right after a whole-cluster restart) and
+// both proxies route to every node. An operator starts maintenance on a
+// healthy cluster too.
+func (o *opsEnv) settle(t *testing.T) {
+	t.Helper()
+	if err := o.c.WaitReady(ctxT(t, 90*time.Second)); err != nil {
+		t.Fatalf("cluster not ready before the scenario: %v", err)
+	}
+	if err := o.c.WaitWritable(ctxT(t, 90*time.Second)); err != nil {
+		t.Fatalf("cluster not writable through every node before the scenario: %v", err)
+	}
+	for _, p := range o.proxies {
+		p.waitStatus(t, "every node ready before the scenario", 60*time.Second, func(s status) bool { return s.allReady() })
 	}
 }
 
@@ -568,7 +591,9 @@ func testReloadKeepsDrain(t *testing.T, o *opsEnv) {
 	const sc = "ReloadKeepsDrain"
 	p := o.proxies[0]
 	addr := o.c.Node(2).S3Addr()
-	if out, ok := o.minioLB(t, o.proxies[:1], "drain", addr); !ok {
+	// --wait: the node restarted by the scenario before may still be
+	// reconnecting to its peers; MinIO refuses the drain until it has.
+	if out, ok := o.minioLB(t, o.proxies[:1], "drain", addr, "--wait", "60s"); !ok {
 		t.Fatalf("drain: %s", out)
 	}
 	p.Reload(t, filepath.Join(repoRoot(t), "examples", "Caddyfile"))
