@@ -222,6 +222,7 @@ func UndrainNodes(node, pool, by string) ([]DrainTarget, error) {
 				// Routable again once rise probes started after the
 				// undrain have passed; the first runs at once.
 				n.passive.holdUntilProbed(now, fmt.Sprintf("undrained: waiting for %d passing probe(s)", h.Rise))
+				n.probe.requirePeers()
 				n.probe.probeNow()
 			}
 			delete(drains.byAddr, n.addr)

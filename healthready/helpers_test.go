@@ -32,6 +32,7 @@ type fakeNode struct {
 	passes  atomic.Int64 // readiness probes answered as a ready node (200, no offline header)
 	traffic atomic.Int64
 	cluster atomic.Int32 // status of /minio/health/cluster
+	maint   atomic.Int32 // status of /minio/health/cluster?maintenance=true
 	bad     atomic.Bool  // real traffic gets 502, whatever the probes see
 	name    string
 	steps   chan int32    // a stepped node's answers (newSteppedNode)
@@ -67,9 +68,14 @@ func startFakeNode(t testing.TB, f *fakeNode) *fakeNode {
 	t.Helper()
 	f.gone = make(chan struct{})
 	f.cluster.Store(http.StatusOK)
+	f.maint.Store(http.StatusOK)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/minio/health/cluster", "/minio/health/cluster/read":
+			if r.URL.Query().Get("maintenance") == "true" {
+				w.WriteHeader(int(f.maint.Load()))
+				return
+			}
 			w.WriteHeader(int(f.cluster.Load()))
 			return
 		case "/minio/health/ready", "/minio/health/live":

@@ -91,6 +91,8 @@ type probeResult struct {
 	Busy         bool   // 503 with MinIO's ServerBusy: the request queue is full
 	Quorum       int    // the quorum check's status while the target is not ready (0: not asked)
 	QuorumPeer   string // a ready peer that sees write quorum while this node does not
+	Peers        int    // an undrained node's maintenance check status (0: not asked)
+	PeersPeer    string // a ready peer whose maintenance check passed while this node's did not
 	Err          string
 	OK           bool
 }
@@ -102,6 +104,8 @@ func (r probeResult) reason() string {
 		return "error: " + r.Err
 	case r.ServerStatus != "":
 		return "status " + strconv.Itoa(r.Status) + ", " + minioStatusHeader + ": " + r.ServerStatus
+	case r.PeersPeer != "":
+		return "status " + strconv.Itoa(r.Status) + ", but " + maintenancePath + " answered " + strconv.Itoa(r.Peers) + " while " + r.PeersPeer + "'s answered 200 (not reconnected to every peer yet)"
 	case r.QuorumPeer != "":
 		return "status " + strconv.Itoa(r.Status) + ", but " + quorumPath + " answered " + strconv.Itoa(r.Quorum) + " while " + r.QuorumPeer + " sees write quorum (not rejoined yet)"
 	case r.Quorum != 0 && r.Quorum != http.StatusOK && !r.OK:
@@ -173,11 +177,14 @@ type prober struct {
 	// failed while no node was routable (zero: none). Only the probe loop
 	// touches it.
 	noQuorumSince time.Time
-	passNext      int
-	histCounts    []uint64
-	histSum       float64
-	histN         uint64
-	subs          map[*HealthReady]struct{}
+	// peersSince: when an undrain asked for the peer check (unix nanos;
+	// 0: none). See requirePeers.
+	peersSince atomic.Int64
+	passNext   int
+	histCounts []uint64
+	histSum    float64
+	histN      uint64
+	subs       map[*HealthReady]struct{}
 }
 
 func newProber(spec probeSpec, header http.Header, sem chan struct{}) *prober {
@@ -289,6 +296,9 @@ func (p *prober) probeOnce() {
 	} else if res.OK {
 		p.noQuorumSince = time.Time{} // a ready node: a later outage starts afresh
 	}
+	if since := p.peersSince.Load(); res.OK && since != 0 {
+		p.checkPeers(&res, since)
+	}
 	select {
 	case <-p.stop:
 		return // a probe cut short by shutdown says nothing about the node
@@ -321,7 +331,7 @@ func (p *prober) needsQuorum() bool {
 // read-only everywhere and the node serves reads as well as any: it
 // passes.
 func (p *prober) checkQuorum(res *probeResult) {
-	code, err := p.askQuorum(p.spec)
+	code, err := p.askQuorum(p.spec, quorumPath)
 	if err != nil {
 		res.OK, res.Err = false, "quorum check: "+err.Error()
 		return
@@ -349,7 +359,7 @@ func (p *prober) checkQuorum(res *probeResult) {
 	if !ok {
 		return // nobody to compare with
 	}
-	if peerCode, err := p.askQuorum(peer); err == nil && peerCode == http.StatusOK {
+	if peerCode, err := p.askQuorum(peer, quorumPath); err == nil && peerCode == http.StatusOK {
 		res.OK = false
 		res.QuorumPeer = peer.Addr
 	}
@@ -366,11 +376,54 @@ func (p *prober) longestHold() time.Duration {
 	return d
 }
 
-// askQuorum returns the status of spec's node's quorumPath.
-func (p *prober) askQuorum(spec probeSpec) (int, error) {
+// maintenancePath answers 200 while the node, in its own view, could go
+// down without its erasure sets losing write quorum: it sees at least one
+// node's drives more than quorum. A node restarted a moment ago that has
+// not reconnected to its peers sees fewer, and answers 412.
+const maintenancePath = "/minio/health/cluster?maintenance=true"
+
+// peersWaitMax bounds how long an undrained node waits to see its peers:
+// after that its readiness alone readmits it.
+const peersWaitMax = time.Minute
+
+// requirePeers asks the next passing probes to also show that the node
+// sees its peers (an undrained node: it was likely restarted while
+// drained, and answered 404 and SlowDownWrite until it had reconnected).
+func (p *prober) requirePeers() { p.peersSince.Store(time.Now().UnixNano()) }
+
+// checkPeers turns a passing probe into a failed one while the node's
+// maintenance check fails and a ready peer's passes: the node sees fewer
+// of the cluster's drives than its peers do. It ends (the node is judged
+// by its readiness alone again) when the check passes, when no ready peer
+// sees more, or after peersWaitMax.
+func (p *prober) checkPeers(res *probeResult, since int64) {
+	if time.Since(time.Unix(0, since)) > peersWaitMax {
+		p.peersSince.CompareAndSwap(since, 0)
+		return
+	}
+	code, _ := p.askQuorum(p.spec, maintenancePath)
+	if code == http.StatusOK {
+		p.peersSince.CompareAndSwap(since, 0)
+		return
+	}
+	peer, ok := p.readyPeer()
+	if !ok {
+		p.peersSince.CompareAndSwap(since, 0)
+		return
+	}
+	if pc, err := p.askQuorum(peer, maintenancePath); err == nil && pc == http.StatusOK {
+		res.OK, res.Peers, res.PeersPeer = false, code, peer.Addr
+		return
+	}
+	p.peersSince.CompareAndSwap(since, 0) // the others see no more than it does
+}
+
+// askQuorum returns the status of spec's node's health path (quorumPath
+// or maintenancePath).
+func (p *prober) askQuorum(spec probeSpec, path string) (int, error) {
 	ctx, cancel := context.WithTimeout(p.ctx, p.spec.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, spec.Scheme+"://"+spec.Addr+quorumPath, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, spec.Scheme+"://"+spec.Addr+path, nil)
 	if err != nil {
 		return 0, err
 	}

@@ -115,6 +115,48 @@ func TestUndrainWaitsForFreshProbes(t *testing.T) {
 
 func a0Probe(h *HealthReady) probeSnapshot { return h.nodes[0].probe.snapshot() }
 
+// TestUndrainWaitsForItsPeers: an undrained node (likely restarted while
+// drained) comes back only once MinIO on it sees as much of the cluster as
+// a ready peer does (its maintenance check passes like the peer's): until
+// it has reconnected it answers 404 and SlowDownWrite. When the peers see
+// no more than it does, its readiness alone readmits it.
+func TestUndrainWaitsForItsPeers(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		peerSees int32
+		waits    bool
+	}{
+		{"a peer sees more: waits", http.StatusOK, true},
+		{"nobody sees more: readmitted", http.StatusPreconditionFailed, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := newFakeNode(t, "a"), newFakeNode(t, "b")
+			pool := fmt.Sprintf("undrain-peers-%d", time.Now().UnixNano())
+			cfg := fastPool(pool, a.addr(), b.addr())
+			cfg.Rise, cfg.Fall = 2, 1000
+			h := provision(t, cfg)
+			eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady && stateOf(h, 1) == nodeReady }, "both ready")
+			_, _, err := DrainNodes(context.Background(), a.addr(), pool, "test", false)
+			require.NoError(t, err)
+
+			a.maint.Store(http.StatusPreconditionFailed) // restarted: sees only part of the cluster
+			b.maint.Store(tc.peerSees)
+			_, err = UndrainNodes(a.addr(), pool, "test")
+			require.NoError(t, err)
+			if !tc.waits {
+				eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady }, "readmitted on its readiness")
+				return
+			}
+			passes := a.passes.Load()
+			eventually(t, wait, func() bool { return a.passes.Load() >= passes+5 }, "probes pass")
+			assert.Equal(t, []string{b.addr()}, upstreamDials(h), "kept out while it sees less than its peer")
+			assert.Contains(t, a0Probe(h).Last.reason(), "not reconnected to every peer yet")
+			a.maint.Store(http.StatusOK)
+			eventually(t, wait, func() bool { return stateOf(h, 0) == nodeReady }, "routable once it sees its peers")
+		})
+	}
+}
+
 // TestBusyEverywhereProbesTheOthersFast: when every routable node refuses
 // as busy (the first node back after a whole-cluster restart answers 503
 // SlowDownWrite until its peers are) the nodes that are out are probed

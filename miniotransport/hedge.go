@@ -80,8 +80,13 @@ func (t *Transport) hedged(req *http.Request, tr *proxytrace.Trace, src nodeSour
 			// twin, which is the request's best chance now.
 			_, _ = t.finish(req, tr, src, primary, idx, nil, err)
 		} else {
-			// Lost to its twin: this node was at least this slow.
-			t.observeLatency(node, time.Since(primary.start))
+			// Lost to its twin: this node was at least this slow. Evidence
+			// for calling it slow, not for judging a node already slow
+			// (its reads there are measured unhedged; this wait would
+			// understate it and make it look fast).
+			if !t.isSlow(node) {
+				t.observeLatency(node, time.Since(primary.start))
+			}
 			primary.cancel(errAttemptDone)
 			tr.Fail(idx, proxytrace.Cancelled)
 			st.cancelled(primary.rec, 0, 0)
@@ -253,6 +258,7 @@ const (
 )
 
 type nodeLatency struct {
+	last   atomic.Int64 // the latest observation, unix nanos
 	gen    atomic.Int64 // start of the current generation, unix nanos
 	cur    atomic.Int32 // index of the current generation
 	counts [2][latBuckets]atomic.Uint64
@@ -281,6 +287,7 @@ func (w *latencyWindow) observe(node string, d time.Duration) {
 	}
 	nl := v.(*nodeLatency)
 	now := time.Now().UnixNano()
+	nl.last.Store(now)
 	g := nl.gen.Load()
 	if now-g > int64(w.span) && nl.gen.CompareAndSwap(g, now) {
 		// A new generation: the older one is cleared and becomes current.
@@ -326,7 +333,7 @@ func (w *latencyWindow) view(q float64, floor, ceiling time.Duration, factor flo
 	now := time.Now().UnixNano()
 	w.nodes.Range(func(k, val any) bool {
 		nl := val.(*nodeLatency)
-		if now-nl.gen.Load() > 2*int64(w.span) {
+		if now-nl.last.Load() > 2*int64(w.span) {
 			// Nothing observed for two spans (a node reads avoid, or
 			// that was down): its old samples say nothing about it now.
 			return true

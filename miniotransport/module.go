@@ -94,7 +94,8 @@ type Transport struct {
 	// Reads avoid a slow node: when a node's median first byte of reads is
 	// over slow_factor times the median of the pool's nodes (and at least
 	// 50ms more), a read whose key picks it first goes to the key's next
-	// node; one read in 16 still goes to it, to see when it is fast again.
+	// node; one read in 64 still goes to it, unhedged, to see when it is
+	// fast again.
 	// Writes keep their node. Needs hedging (its latencies are the ones
 	// hedged reads measure) and at least three nodes with recent reads.
 	// -1 turns it off. Default: 4.

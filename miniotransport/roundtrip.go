@@ -107,8 +107,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	read := isRead(req)
+	measure := false
 	if read && t.hedging && src != nil && hedgeable(op) && t.slowFactor > 0 && tr.Len() == 0 {
-		if alt := t.avoidSlow(req, tr, src, node); alt != "" {
+		var alt string
+		if alt, measure = t.avoidSlow(req, tr, src, node); alt != "" {
 			if repl, ok := req.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 				repl.Set(traffic.PlaceholderAvoidedNode, node)
 			}
@@ -118,13 +120,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	idx := tr.Add(node, false)
 
-	if read && t.hedging && src != nil && hedgeable(op) {
+	if read && t.hedging && src != nil && hedgeable(op) && !measure {
 		return t.hedged(req, tr, src, st, node, idx)
 	}
 	var backoff busyBackoff
 	for {
 		l := t.newLeg(req, st, node, false, read, read && quickFirstByte(op), !tr.TimedOutOnce())
 		resp, err := l.roundTrip()
+		if measure && err == nil {
+			t.observeLatency(node, time.Since(l.start)) // a slow node, measured
+		}
 		resp, err = t.finish(req, tr, src, l, idx, resp, err)
 		if !errors.Is(err, errBusyEverywhere) {
 			return resp, err

@@ -27,8 +27,12 @@ import (
 const (
 	defaultSlowFactor = 4.0
 	// slowMargin: below this a node's median is never an outlier.
-	slowMargin      = 50 * time.Millisecond
-	slowSampleEvery = 16
+	slowMargin = 50 * time.Millisecond
+	// slowSampleEvery: one read in this many that would go to a slow node
+	// still goes there, unhedged, to measure it: few enough to stay out of
+	// the read p99 (a slow node holding a quarter of the keys: 0.4% of
+	// reads), enough to see it fast again within a minute or two.
+	slowSampleEvery = 64
 )
 
 // slowState logs changes of the slow set and counts the reads let through
@@ -40,19 +44,26 @@ type slowState struct {
 }
 
 // avoidSlow returns the node a first read attempt should go to instead of
-// node when node answers reads slowly, or "" to keep node.
-func (t *Transport) avoidSlow(req *http.Request, tr *proxytrace.Trace, src nodeSource, node string) string {
+// node when node answers reads slowly, or "" to keep node; measure is true
+// for the read in slowSampleEvery that goes to the slow node to measure it
+// (it must not be hedged: a twin's win would hide the node's latency).
+func (t *Transport) avoidSlow(req *http.Request, tr *proxytrace.Trace, src nodeSource, node string) (alt string, measure bool) {
 	v := t.latencyView()
 	t.logSlow(v)
 	if !slices.Contains(v.slow, node) {
-		return ""
+		return "", false
 	}
 	if t.slowState.sampled.Add(1)%slowSampleEvery == 0 {
-		return "" // keep measuring it
+		return "", true
 	}
 	return t.nextNode(req, src, func(n string) bool {
 		return n == node || slices.Contains(v.slow, n) || !tr.MayRetryOn(n)
-	})
+	}), false
+}
+
+// isSlow reports whether node answers reads slowly now.
+func (t *Transport) isSlow(node string) bool {
+	return t.slowFactor > 0 && slices.Contains(t.latencyView().slow, node)
 }
 
 // logSlow logs the nodes that became slow or fast again since the last

@@ -87,7 +87,7 @@ func TestSlowOutliers(t *testing.T) {
 
 // TestReadsAvoidASlowNode: through a real reverse_proxy, reads that
 // would go to a node answering every read late go to another node, except
-// one in 16 that keeps measuring it; hedging alone (5% budget) could not
+// one in 64 that keeps measuring it; hedging alone (5% budget) could not
 // save a quarter of the reads.
 func TestReadsAvoidASlowNode(t *testing.T) {
 	a, b, c, d := newFakeNode(t, slow), newFakeNode(t, serve), newFakeNode(t, serve), newFakeNode(t, serve)
