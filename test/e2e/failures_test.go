@@ -495,7 +495,7 @@ func testHang(t *testing.T, e *env) {
 	e.rep.addf(sc, "PUTs not sent: the key's previous PUT unanswered", "%d", l.PutsSkipped())
 	e.rep.addf(sc, fmt.Sprintf("detection: SIGSTOP -> not routable (timeout %s, fall %d, interval %s)", pc.Timeout, pc.Fall, pc.Interval), "%s", ms(outAt.Sub(stopAt)))
 	e.rep.addf(sc, "caddy status page while the node is frozen", "%s", ms(statusLatency))
-	e.rep.addf(sc, "requests sent to the frozen node before its ejection", "%d, held until SIGCONT (longest %s; no response_header_timeout in the Caddyfile)", stuck, ms(hung))
+	e.rep.addf(sc, "requests sent to the frozen node before its ejection", "%d; the longest request that ended after SIGCONT took %s (a read is abandoned after try_timeout, an upload whose body was sent waits for the node)", stuck, ms(hung))
 	for _, m := range []string{http.MethodHead, http.MethodGet, http.MethodPut} {
 		c, d := win(rs, m), win(rd, m)
 		e.rep.addf(sc, m+" started between ejection and SIGCONT: via caddy | direct to a live node", "p99 %s max %s | p99 %s max %s", ms(c.P99), ms(c.Max), ms(d.P99), ms(d.Max))
