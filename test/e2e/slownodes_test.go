@@ -824,17 +824,6 @@ func (st slowStats) extraFraction() float64 {
 	return float64(st.extra) / float64(st.n)
 }
 
-func (st slowStats) spansText() string {
-	var d time.Duration
-	for _, sp := range st.spans {
-		d += sp.to.Sub(sp.from)
-	}
-	if len(st.spans) == 1 {
-		return fmt.Sprintf("%.0f s", d.Seconds())
-	}
-	return fmt.Sprintf("%d blocks, %.0f s", len(st.spans), d.Seconds())
-}
-
 func (st slowStats) String() string {
 	return fmt.Sprintf("%d requests (%d reads, %d PUT), failed reads %d, failed PUT %d; reads p50 %s p99 %s max %s; PUT p99 %s max %s; extra requests %d = %.1f%% (twins %d, retries %d)",
 		st.n, st.reads, st.puts, st.readFailed, st.putFailed, ms(st.readP50), ms(st.readP99), ms(st.readMax), ms(st.putP99), ms(st.putMax),
