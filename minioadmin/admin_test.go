@@ -99,7 +99,7 @@ func adminCall(t *testing.T, method, url string, body any) (int, DrainAnswer, st
 	}
 	req, err := http.NewRequest(method, url, rd)
 	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := freshClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
@@ -108,9 +108,15 @@ func adminCall(t *testing.T, method, url string, body any) (int, DrainAnswer, st
 	return resp.StatusCode, ans, string(raw)
 }
 
+// freshClient opens a new connection for every request: across a config
+// reload the old server closes its idle keep-alive connections, and a
+// request sent on one just then ends in EOF (seen in CI right after
+// load), which is the reload's business, not the drain's.
+var freshClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+
 func firstNodeServing(t *testing.T, base string) string {
 	t.Helper()
-	resp, err := http.Get(base + "/bucket/key")
+	resp, err := freshClient.Get(base + "/bucket/key")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
