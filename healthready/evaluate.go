@@ -104,6 +104,9 @@ func (h *HealthReady) evaluateLocked(initial bool) (events []emitted, readmitted
 					events = append(events, emitted{name, n.addr})
 				}
 			}
+			if !initial && state.routable() && !n.state.routable() && n.state != nodeUnknown {
+				n.rejoined.Store(now.UnixNano())
+			}
 			n.state, n.since = state, since
 			changed = true
 		}

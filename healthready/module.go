@@ -210,6 +210,10 @@ type node struct {
 	state  nodeState
 	since  time.Time
 	reason string
+
+	// rejoined: when the node last became routable again after it was
+	// out (unix nanos; 0: routable since the pool began). See JustRejoined.
+	rejoined atomic.Int64
 }
 
 // snapshot is the routable set, rebuilt on change only.

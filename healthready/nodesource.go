@@ -16,6 +16,23 @@ func (h *HealthReady) PoolName() string { return h.Name }
 // config order; never the fail-open set. It does not block.
 func (h *HealthReady) RoutableNodes() []string { return h.snap.Load().nodes }
 
+// rejoinWindow is how long after it became routable again a node's 404 to
+// a read is not trusted: MinIO on a restarted node answers ready before it
+// has reconnected to its peers' drives, and meanwhile answers 404 for
+// objects that exist (seen for 3-10 s after a restart).
+const rejoinWindow = 30 * time.Second
+
+// JustRejoined reports whether node became routable again, after it was
+// out (restarted, ejected, drained), within rejoinWindow.
+func (h *HealthReady) JustRejoined(node string) bool {
+	n := h.byAddr[node]
+	if n == nil {
+		return false
+	}
+	at := n.rejoined.Load()
+	return at != 0 && time.Since(time.Unix(0, at)) < rejoinWindow
+}
+
 // NodeGoingAway takes the node at dial address node out at once: it
 // answered that it is shutting down or not initialised. Only probes bring
 // it back (rise good probes after this moment, one while the pool has no

@@ -91,6 +91,7 @@ const (
 	trickle                                  // answer 200 at once, then the body slowly
 	slow                                     // serve after a delay (fakeNode.delay)
 	slowDownHeadersOnly                      // 503 SlowDown as MinIO answers a HEAD: no body, x-minio-error-code
+	notFound                                 // 404 NoSuchKey (a restarted node that does not see its peers yet)
 )
 
 // fakeNode is a raw HTTP/1.1 server on loopback whose behaviour can be
@@ -219,6 +220,9 @@ func (f *fakeNode) handle(c net.Conn, br *bufio.Reader, req *http.Request) bool 
 	case stallHeaders:
 		<-f.stall
 		return false
+	case notFound:
+		writeResp(c, 404, map[string]string{"Content-Type": "application/xml", "X-Node": f.addr()}, s3Error("NoSuchKey", "The specified key does not exist."))
+		return true
 	case readHalfThen503:
 		cont()
 		n, _ := io.CopyN(io.Discard, req.Body, max(req.ContentLength/2, 1))

@@ -35,6 +35,10 @@ type nodeSource interface {
 	// HoldFor is how long a request may wait for a node (the pool's hold);
 	// the transport waits as long at most for a node that is not busy.
 	HoldFor() time.Duration
+	// JustRejoined reports whether node became routable again a moment
+	// ago (after a restart, an ejection, a drain): its 404 to a read may
+	// only mean it has not reconnected to its peers yet.
+	JustRejoined(node string) bool
 }
 
 // nodeRanker is what the transport needs of the selection policy to send

@@ -591,3 +591,38 @@ func TestHedgedPairTimesOutThenWaits(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
 	assert.Equal(t, "ok "+c.addr(), string(body), "the third node, waited for past try_timeout")
 }
+
+// TestRejoinedNodes404GoesToTheNextNode: a node that became routable
+// again a moment ago and answers a read 404 (MinIO on a restarted node
+// that has not reconnected to its peers yet) is not believed: the read
+// asks the next node. That node's answer goes to the client, 404 or not.
+func TestRejoinedNodes404GoesToTheNextNode(t *testing.T) {
+	a, b := newFakeNode(t, serve), newFakeNode(t, serve)
+	base := startProxy(t, withStatus(poolProxy("rejoin404", nil, nil, a.addr(), b.addr())))
+	eventually(t, "both ready", func() bool {
+		s := nodeStates(t, base, "rejoin404")
+		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
+	})
+	get := func() (int, string) {
+		resp, err := client().Get(base + "/bucket/object")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("X-Node") + " " + string(body)
+	}
+	// a goes away (ejected at once) and comes back, not seeing its peers.
+	a.mode.Store(int32(shutdown))
+	status, _ := get()
+	require.Equal(t, http.StatusOK, status)
+	a.mode.Store(int32(notFound))
+	eventually(t, "a routable again", stateIs(t, base, "rejoin404", a.addr(), "ready"))
+	status, from := get()
+	assert.Equal(t, http.StatusOK, status, "the next node has the object: %s", from)
+	assert.Contains(t, from, b.addr())
+
+	// When the next node says 404 too, that is the answer.
+	b.mode.Store(int32(notFound))
+	status, from = get()
+	assert.Equal(t, http.StatusNotFound, status, from)
+	assert.Contains(t, from, b.addr(), "the next node's own answer")
+}

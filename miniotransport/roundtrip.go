@@ -365,6 +365,19 @@ func (t *Transport) finish(req *http.Request, tr *proxytrace.Trace, src nodeSour
 		return nil, err
 	}
 
+	if resp.StatusCode == http.StatusNotFound && l.read && src != nil && !t.NoRetryUnsent &&
+		src.JustRejoined(l.node) && t.worthRetry(tr, src, refusedBusy) {
+		// A node that rejoined a moment ago answers 404 for objects it
+		// cannot see yet (MinIO reconnects to its peers' drives after it
+		// answers ready): the read asks the key's next node, whose answer
+		// goes to the client, 404 or not.
+		n, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, maxPeek))
+		_ = resp.Body.Close()
+		tr.Fail(idx, proxytrace.NotYetVisible)
+		l.cancel(errAttemptDone)
+		l.st.finished(l.rec, true, l.bytesIn(), n)
+		return nil, reverseproxy.NewDialError(fmt.Errorf("node %s rejoined a moment ago and answered 404: asking the next node", l.node))
+	}
 	ref, code := notRefused, ""
 	refusalStatus := resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests ||
 		(resp.StatusCode == statusClientClosed && req.Context().Err() == nil)

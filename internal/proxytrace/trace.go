@@ -45,6 +45,10 @@ const (
 	// object) as a frozen node, so it is not a passive failure by itself:
 	// the transport has the node probed at once instead.
 	TimedOut
+	// NotYetVisible: a node that rejoined a moment ago answered 404 to a
+	// read; the read asked the next node (MinIO answers 404 for objects
+	// on peers it has not reconnected to yet). Not a passive failure.
+	NotYetVisible
 )
 
 // Attempt is one attempt of the request on one node.

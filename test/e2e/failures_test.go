@@ -917,8 +917,13 @@ func crashFailures(t *testing.T, rs []result, es []logEntry, k crash) crashStats
 		for _, x := range lines {
 			inFlight = inFlight || k.sentToVictim(x, k.OutAt.Add(outSlack))
 		}
+		// A read whose answer had begun (200) before the kill and was cut
+		// mid-body: the node died while streaming it; no proxy can resume
+		// a response (its log line may name no upstream).
+		cutMidBody := r.Status == http.StatusOK && r.Err != nil && r.Start.Before(k.Killed) &&
+			strings.Contains(r.Err.Error(), "unexpected EOF")
 		switch {
-		case inFlight:
+		case inFlight || cutMidBody:
 			c.InFlight++
 		case locked[r.Session] && (isTimeout(r.Err) || r.Status == http.StatusServiceUnavailable):
 			c.StaleLock++
