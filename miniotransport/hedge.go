@@ -242,7 +242,10 @@ type latencyWindow struct {
 
 	cacheMu  sync.Mutex
 	cachedAt time.Time
-	cached   *latencyView
+	// fresh is the latest view while it is at most 250 ms old: reads take
+	// it without cacheMu (every hedged or slow-checked read asks).
+	fresh  atomic.Pointer[latencyView]
+	cached *latencyView
 }
 
 // Latency buckets: bucket i holds latencies up to latBase·latFactor^i.
@@ -307,6 +310,15 @@ type latencyView struct {
 	slow   []string                 // nodes whose p50 is an outlier (see slowOutlier)
 	p50    map[string]time.Duration // nodes with enough samples
 	median time.Duration            // median of p50 over those nodes
+	at     time.Time                // when it was computed
+}
+
+// expire makes the next view be computed afresh.
+func (w *latencyWindow) expire() {
+	w.cacheMu.Lock()
+	w.cachedAt = time.Time{}
+	w.cacheMu.Unlock()
+	w.fresh.Store(nil)
 }
 
 // view computes the window's view, at most every 250 ms: the adaptive
@@ -314,6 +326,9 @@ type latencyView struct {
 // below ceiling (try_timeout) if set) and the slow nodes (factor <= 0:
 // none).
 func (w *latencyWindow) view(q float64, floor, ceiling time.Duration, factor float64) *latencyView {
+	if v := w.fresh.Load(); v != nil && time.Since(v.at) < 250*time.Millisecond {
+		return v
+	}
 	w.cacheMu.Lock()
 	defer w.cacheMu.Unlock()
 	if time.Since(w.cachedAt) < 250*time.Millisecond && w.cached != nil {
@@ -390,6 +405,8 @@ func (w *latencyWindow) view(q float64, floor, ceiling time.Duration, factor flo
 		slices.Sort(v.slow)
 	}
 	w.cached, w.cachedAt = v, time.Now()
+	v.at = w.cachedAt
+	w.fresh.Store(v)
 	return v
 }
 

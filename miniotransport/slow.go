@@ -39,6 +39,7 @@ const (
 // to measure slow nodes.
 type slowState struct {
 	sampled atomic.Uint64
+	seen    atomic.Pointer[latencyView] // the view logSlow last compared
 	mu      sync.Mutex
 	logged  []string
 }
@@ -70,7 +71,11 @@ func (t *Transport) isSlow(node string) bool {
 // view logged.
 func (t *Transport) logSlow(v *latencyView) {
 	st := t.slowState
+	if st.seen.Load() == v {
+		return // this view was compared already: no lock on the request path
+	}
 	st.mu.Lock()
+	st.seen.Store(v)
 	defer st.mu.Unlock()
 	if slices.Equal(st.logged, v.slow) {
 		return

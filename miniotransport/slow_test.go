@@ -44,12 +44,12 @@ func TestSlowOutliers(t *testing.T) {
 		}
 		w.observe("a", 300*time.Millisecond) // a was slow: it is in the view
 		w.cached = &latencyView{slow: []string{"a"}}
-		w.cachedAt = time.Time{}
+		w.expire()
 		assert.Equal(t, []string{"a"}, w.view(0.95, 0, 0, defaultSlowFactor).slow, "too few samples: the verdict stays")
 		for range minSamples / 4 {
 			w.observe("a", 10*time.Millisecond)
 		}
-		w.cachedAt = time.Time{}
+		w.expire()
 		assert.Empty(t, w.view(0.95, 0, 0, defaultSlowFactor).slow, "a few fast reads are enough for a node already slow")
 	})
 
@@ -69,13 +69,13 @@ func TestSlowOutliers(t *testing.T) {
 		feed(300*time.Millisecond, 10*minSamples)
 		require.Equal(t, []string{"a"}, w.view(0.95, 0, 0, defaultSlowFactor).slow)
 		feed(10*time.Millisecond, minSamples)
-		w.cachedAt = time.Time{}
+		w.expire()
 		require.Equal(t, []string{"a"}, w.view(0.95, 0, 0, defaultSlowFactor).slow, "a few fast reads among many slow ones")
 		// Two generations later only fast samples are left.
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			feed(10*time.Millisecond, minSamples)
-			w.cachedAt = time.Time{} // no 250 ms cache in the test
+			w.expire() // no 250 ms cache in the test
 			if len(w.view(0.95, 0, 0, defaultSlowFactor).slow) == 0 {
 				break
 			}
