@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/stretchr/testify/require"
 )
 
@@ -41,7 +41,7 @@ func TestExampleJSONMatchesCaddyfile(t *testing.T) {
 // /config/.
 func TestExampleJSONLoadsThroughAdminAPI(t *testing.T) {
 	t.Setenv("AFFINITY_SALT", "admin-api-test")
-	adminAddr := freeAddr(t)
+	adminAddr := freeport.Addr(t)
 	boot := fmt.Sprintf(`{"admin":{"listen":%q,"config":{"persist":false}}}`, adminAddr)
 	require.NoError(t, caddy.Load([]byte(boot), true))
 	t.Cleanup(func() { _ = caddy.Stop() })
@@ -52,7 +52,7 @@ func TestExampleJSONLoadsThroughAdminAPI(t *testing.T) {
 	for _, port := range []string{"9101", "9102", "9103", "9104", "9201", "9202", "9203", "9204"} {
 		old := `"127.0.0.1:` + port + `"`
 		require.Contains(t, doc, old)
-		doc = strings.ReplaceAll(doc, old, strconv.Quote(freeAddr(t)))
+		doc = strings.ReplaceAll(doc, old, strconv.Quote(freeport.Addr(t)))
 	}
 	var cfg map[string]any
 	require.NoError(t, json.Unmarshal([]byte(doc), &cfg))
@@ -64,7 +64,7 @@ func TestExampleJSONLoadsThroughAdminAPI(t *testing.T) {
 	require.Len(t, servers, 2, "the S3 site and the console site")
 	listens := map[string]string{}
 	for name, srv := range servers {
-		addr := freeAddr(t)
+		addr := freeport.Addr(t)
 		srv.(map[string]any)["listen"] = []any{addr}
 		listens[name] = addr
 	}
@@ -89,44 +89,70 @@ func TestExampleJSONLoadsThroughAdminAPI(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, "GET /config/: %s", got)
 	require.Equal(t, normalize(t, body), normalize(t, got), "the running config is not the one POSTed")
 
-	// Both sites listen; the status page answers loopback (its pools are
-	// not ready: no MinIO behind the demo addresses in this test).
+	// Both sites listen; the status page answers loopback. Its pools turn
+	// not ready once the first probes have failed (no MinIO behind the demo
+	// addresses in this test); until a probe has finished a node counts as
+	// routable, so this waits for the answer rather than asking once.
 	s3 := listens["s3"]
-	resp, err = client.Get("http://" + s3 + "/upstream/health/ready")
-	require.NoError(t, err)
-	ready, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s", ready)
+	// Caddy's request counters live as long as the process (-count=N runs
+	// this test again in it): the requests below are counted from here.
+	const served = `caddy_http_requests_total{handler="subroute",host="_other",server="s3"}`
+	before := metricValue(t, client, adminAddr, served)
+	var ready []byte
+	asked := 0 // requests the s3 site answered
+	require.Eventually(t, func() bool {
+		resp, err := client.Get("http://" + s3 + "/upstream/health/ready")
+		if err != nil {
+			return false
+		}
+		asked++
+		ready, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable &&
+			strings.Contains(string(ready), "pool s3") && strings.Contains(string(ready), "pool console")
+	}, 10*time.Second, 20*time.Millisecond, "/upstream/health/ready never said both pools are not ready; last answer: %s", ready)
 	require.Contains(t, string(ready), "not ready")
 	require.Contains(t, string(ready), "pool s3")
 	require.Contains(t, string(ready), "pool console")
 
 	// Caddy's /metrics on the admin endpoint: per-site request metrics
-	// (the request above) and the probe state of both pools.
-	resp, err = client.Get("http://" + adminAddr + "/metrics")
-	require.NoError(t, err)
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	// (the requests above) and the probe state of both pools.
+	require.Equal(t, before+float64(asked), metricValue(t, client, adminAddr, served),
+		"%s counts the %d status requests", served, asked)
+	metrics := getMetrics(t, client, adminAddr)
 	for _, m := range []string{
-		`caddy_http_requests_total{handler="subroute",host="_other",server="s3"} 1`,
 		`caddy_minio_lb_node_ready{`,
 		`pool="console"`,
 		`pool="s3"`,
 	} {
-		require.True(t, strings.Contains(string(metrics), m), "/metrics lacks %s", m)
+		require.True(t, strings.Contains(metrics, m), "/metrics lacks %s", m)
 	}
 }
 
-// freeAddr returns a loopback address with a port that was free a moment
-// ago.
-func freeAddr(t *testing.T) string {
+// getMetrics reads the admin endpoint's /metrics.
+func getMetrics(t *testing.T, client *http.Client, adminAddr string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	resp, err := client.Get("http://" + adminAddr + "/metrics")
 	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	return string(body)
+}
+
+// metricValue is the value of one series (name and labels exactly as
+// /metrics prints them) on the admin endpoint; 0 while it does not exist.
+func metricValue(t *testing.T, client *http.Client, adminAddr, series string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(getMetrics(t, client, adminAddr), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			require.NoError(t, err, "%s", line)
+			return f
+		}
+	}
+	return 0
 }
 
 // discardLogs points every log of a config at the discard writer.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/stretchr/testify/require"
 )
 
@@ -60,43 +61,57 @@ func runExample(t *testing.T, nodes ...*httptest.Server) string {
 	for _, n := range nodes {
 		addrs = append(addrs, n.Listener.Addr().String())
 	}
-	s3 := freeAddr(t)
+	s3 := freeport.Addr(t)
 	_, port, _ := strings.Cut(s3, ":")
 	t.Setenv("S3_PORT", port)
-	_, cport, _ := strings.Cut(freeAddr(t), ":")
+	_, cport, _ := strings.Cut(freeport.Addr(t), ":")
 	t.Setenv("CONSOLE_PORT", cport)
 	t.Setenv("MINIO_S3", strings.Join(addrs, " "))
-	t.Setenv("MINIO_CONSOLE", freeAddr(t)+" "+freeAddr(t))
-	t.Setenv("CADDY_ADMIN", freeAddr(t))
+	t.Setenv("MINIO_CONSOLE", freeport.Addr(t)+" "+freeport.Addr(t))
+	t.Setenv("CADDY_ADMIN", freeport.Addr(t))
 	cfg := quiet(t, adapt(t, readFile(t, filepath.Join(repoRoot(t), "examples", "Caddyfile")), "Caddyfile"))
 	require.NoError(t, caddy.Load(cfg, true))
 	t.Cleanup(func() { _ = caddy.Stop() })
 
-	// Wait (bounded) until the s3 pool has probed every node ready.
+	// Wait (bounded) until the s3 pool has probed every node ready. A
+	// fresh connection per poll, and the last answer in the failure.
 	base := "http://" + s3
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/upstream/health/?format=json")
-		if err == nil {
-			var doc struct {
-				Pools []struct {
-					Name     string `json:"name"`
-					Routable int    `json:"routable"`
-				} `json:"pools"`
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&doc)
-			resp.Body.Close()
-			ready := false
-			for _, p := range doc.Pools {
-				ready = ready || (p.Name == "s3" && p.Routable == len(nodes))
-			}
-			if ready {
-				return base
-			}
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	var last string
+	require.Eventually(t, func() bool {
+		resp, err := client.Get(base + "/upstream/health/?format=json")
+		if err != nil {
+			last = err.Error()
+			return false
 		}
-		require.True(t, time.Now().Before(deadline), "the s3 pool never became ready")
-		time.Sleep(50 * time.Millisecond)
-	}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		last = fmt.Sprintf("%d %s", resp.StatusCode, body)
+		var doc struct {
+			Pools []struct {
+				Name  string `json:"name"`
+				Nodes []struct {
+					State string `json:"state"`
+				} `json:"nodes"`
+			} `json:"pools"`
+		}
+		if json.Unmarshal(body, &doc) != nil {
+			return false
+		}
+		for _, p := range doc.Pools {
+			if p.Name != "s3" || len(p.Nodes) != len(nodes) {
+				continue
+			}
+			for _, n := range p.Nodes {
+				if n.State != "ready" {
+					return false
+				}
+			}
+			return true
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond, "the s3 pool never had every node ready (nodes %v); last status: %s", addrs, last)
+	return base
 }
 
 // TestExampleRetriesGETOn503: a GET that a busy node answers 503 goes to

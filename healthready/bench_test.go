@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 )
 
 // BenchmarkGetUpstreams: the hot path of the source (a snapshot load).
@@ -54,7 +55,7 @@ func BenchmarkProxyThroughput(b *testing.B) {
 				dials[i] = f.addr()
 				static[i] = map[string]any{"dial": dials[i]}
 			}
-			hrPort, stPort := freePort(b), freePort(b)
+			hrPort, stPort := freeport.Port(b), freeport.Port(b)
 			random := map[string]any{"selection_policy": map[string]any{"policy": "random"}}
 			hr := map[string]any{
 				"handler": "reverse_proxy",

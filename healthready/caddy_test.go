@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,18 +15,10 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/standard"
 	_ "github.com/caddyserver/caddy/v2/modules/metrics"
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // startCaddy loads cfg in process and stops Caddy at the end of the test.
 func startCaddy(t testing.TB, cfg map[string]any) {
@@ -57,8 +48,8 @@ func proxyServer(port int, proxy map[string]any) map[string]any {
 // free ports; it returns the site's base URL and the admin port.
 func startProxy(t testing.TB, proxy map[string]any) (base string, admin int) {
 	t.Helper()
-	port := freePort(t)
-	admin = freePort(t)
+	port := freeport.Port(t)
+	admin = freeport.Port(t)
 	startCaddy(t, map[string]any{
 		"admin": map[string]any{"listen": fmt.Sprintf("127.0.0.1:%d", admin)},
 		"apps": map[string]any{"http": map[string]any{

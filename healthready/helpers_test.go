@@ -2,7 +2,6 @@ package healthready
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
+	"github.com/minio-lb/caddy-minio-lb/internal/traffic"
 	"github.com/stretchr/testify/require"
 )
 
@@ -126,11 +127,7 @@ func (f *fakeNode) addr() string { return f.srv.Listener.Addr().String() }
 // closedAddr returns a loopback address nothing listens on.
 func closedAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
+	return freeport.Addr(t)
 }
 
 // testCtx is a bare Caddy context (no config: no events app).
@@ -160,7 +157,12 @@ func fastPool(name string, upstreams ...string) *HealthReady {
 func provision(t testing.TB, h *HealthReady) *HealthReady {
 	t.Helper()
 	require.NoError(t, h.Provision(testCtx(t)))
-	t.Cleanup(func() { _ = h.Cleanup() })
+	t.Cleanup(func() {
+		_ = h.Cleanup()
+		// The traffic registry outlives the pool; -count=N makes new
+		// pools in one process.
+		traffic.Forget(h.Name)
+	})
 	return h
 }
 

@@ -24,10 +24,9 @@ import (
 // page's columns. A node without traffic shows zeros.
 func TestStatusTraffic(t *testing.T) {
 	busy, quiet := newFakeNode(t, "busy"), newFakeNode(t, "quiet")
-	// The traffic registry lives as long as the process: a name of its
-	// own per run (-count), and a node of an earlier config of the same
-	// name, which the pool's totals must leave out.
-	pool := fmt.Sprintf("status-traffic-%d", time.Now().UnixNano())
+	// A node of an earlier config of the same name, which the pool's
+	// totals must leave out.
+	pool := "status-traffic"
 	gone := traffic.For(pool, "127.0.0.1:1")
 	gone.Begin()
 	gone.End(s3op.GetObject, 200, time.Millisecond, traffic.OK, 0, 0)
@@ -152,7 +151,7 @@ func TestErrClass(t *testing.T) {
 func TestHoldsRecordedInTraffic(t *testing.T) {
 	node := newFakeNode(t, "n")
 	node.mode.Store(mode503)
-	pool := fmt.Sprintf("holds-%d", time.Now().UnixNano())
+	pool := "holds"
 	cfg := fastPool(pool, node.addr())
 	hold := caddy.Duration(150 * time.Millisecond)
 	cfg.Hold, cfg.HoldMax = &hold, 1

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/standard"
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -50,13 +50,6 @@ func newFakeMinIO(t *testing.T) *fakeMinIO {
 }
 
 func (f *fakeMinIO) addr() string { return f.Listener.Addr().String() }
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // load runs (or reloads) an in-process Caddy with one S3 site proxying to
 // nodes through a healthready pool "s3", the status page, and the admin API.
@@ -137,7 +130,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // safe to stop), kept across a reload, undrained.
 func TestDrainThroughTheAdminAPI(t *testing.T) {
 	a, b := newFakeMinIO(t), newFakeMinIO(t)
-	admin, port := freePort(t), freePort(t)
+	admin, port := freeport.Port(t), freeport.Port(t)
 	load(t, admin, port, a.addr(), b.addr())
 	t.Cleanup(func() { _ = caddy.Stop() })
 	api := fmt.Sprintf("http://127.0.0.1:%d%s", admin, DrainPath)
@@ -208,7 +201,7 @@ func TestDrainThroughTheAdminAPI(t *testing.T) {
 // TestDrainBadRequests: clear errors that name the field and the value.
 func TestDrainBadRequests(t *testing.T) {
 	a := newFakeMinIO(t)
-	admin, port := freePort(t), freePort(t)
+	admin, port := freeport.Port(t), freeport.Port(t)
 	load(t, admin, port, a.addr())
 	t.Cleanup(func() { _ = caddy.Stop() })
 	api := fmt.Sprintf("http://127.0.0.1:%d%s", admin, DrainPath)
@@ -239,11 +232,11 @@ func TestDrainBadRequests(t *testing.T) {
 // --wait it reports safe to stop.
 func TestCommandOnSeveralProxies(t *testing.T) {
 	a, b := newFakeMinIO(t), newFakeMinIO(t)
-	admin, port := freePort(t), freePort(t)
+	admin, port := freeport.Port(t), freeport.Port(t)
 	load(t, admin, port, a.addr(), b.addr())
 	t.Cleanup(func() { _ = caddy.Stop() })
 	adminAddr := fmt.Sprintf("127.0.0.1:%d", admin)
-	deadAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	deadAddr := fmt.Sprintf("127.0.0.1:%d", freeport.Port(t))
 	opts := options{addresses: []string{adminAddr}, timeout: 5 * time.Second, by: "cmd-test", wait: 5 * time.Second}
 
 	var out bytes.Buffer

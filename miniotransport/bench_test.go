@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/stretchr/testify/require"
 )
 
@@ -44,7 +45,7 @@ func BenchmarkProxyTransport(b *testing.B) {
 		{"minio_hedge_adaptive", map[string]any{"protocol": "minio", "try_timeout": int64(5 * time.Second), "hedge": "adaptive"}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			port := freePort(b)
+			port := freeport.Port(b)
 			proxy := map[string]any{
 				"handler": "reverse_proxy",
 				"dynamic_upstreams": map[string]any{

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -15,21 +14,13 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/standard"
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 type s3Error struct {
 	Code, Message, Resource, RequestId string
-}
-
-// closedAddr is a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	a := l.Addr().String()
-	require.NoError(t, l.Close())
-	return a
 }
 
 // TestProxyErrorsAreS3Errors: through an in-process Caddy, a reverse_proxy
@@ -42,10 +33,7 @@ func TestProxyErrorsAreS3Errors(t *testing.T) {
 		_, _ = io.WriteString(w, "<Error><Code>NoSuchKey</Code></Error>")
 	}))
 	defer okNode.Close()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
+	port := freeport.Port(t)
 	proxy := func(path string, upstreams []any) map[string]any {
 		return map[string]any{
 			"match": []any{map[string]any{"path": []string{path}}},
@@ -62,7 +50,7 @@ func TestProxyErrorsAreS3Errors(t *testing.T) {
 			"listen":          []string{fmt.Sprintf("127.0.0.1:%d", port)},
 			"automatic_https": map[string]any{"disable": true},
 			"routes": []any{
-				proxy("/down/*", []any{map[string]any{"dial": closedAddr(t)}}),
+				proxy("/down/*", []any{map[string]any{"dial": freeport.Addr(t)}}),
 				proxy("/none/*", []any{}),
 				proxy("/ok/*", []any{map[string]any{"dial": okNode.Listener.Addr().String()}}),
 			},

@@ -14,19 +14,10 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
 
 // proxies are the two loopback sites of startCaddy.
 type proxies struct {
@@ -38,7 +29,7 @@ type proxies struct {
 // upstream: one with s3_header_case (default prefixes) and one without.
 func startCaddy(t *testing.T, upstream string) proxies {
 	t.Helper()
-	p := proxies{ours: freeAddr(t), stock: freeAddr(t)}
+	p := proxies{ours: freeport.Addr(t), stock: freeport.Addr(t)}
 	proxy := map[string]any{
 		"handler":   "reverse_proxy",
 		"upstreams": []map[string]any{{"dial": upstream}},

@@ -3,7 +3,6 @@ package s3listuploads
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,17 +12,10 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/standard"
 	_ "github.com/minio-lb/caddy-minio-lb/healthready"
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestInCaddy runs the directive as an operator writes it, in front of
 // reverse_proxy with a healthready pool, in an in-process Caddy: the
@@ -33,7 +25,7 @@ func freePort(t *testing.T) int {
 func TestInCaddy(t *testing.T) {
 	n1 := newFakeNode(t, "1", up("a", 1, 0))
 	n2 := newFakeNode(t, "2", up("b", 2, 1))
-	port := freePort(t)
+	port := freeport.Port(t)
 	cf := fmt.Sprintf(`{
 	admin off
 	persist_config off

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -60,10 +61,7 @@ var caddyMu sync.Mutex
 // session_affinity, and returns the proxy's base URL.
 func runCaddy(t *testing.T, backends []*backend, passive bool) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	listen := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	listen := freeport.Addr(t)
 
 	var ups []map[string]string
 	for _, b := range backends {

@@ -349,6 +349,36 @@ func Pool(name string) *PoolStats { return std.pool(name) }
 // LookupPool returns the stats of a pool, or nil if it was never used.
 func LookupPool(name string) *PoolStats { return std.lookupPool(name) }
 
+// Forget drops a pool's stats from the registry: its series leave
+// /metrics, and the next use of the name starts from zero. Tests call it
+// when they are done with a pool, so that go test -count=N, which makes
+// new pools in one process, stays within MaxPools.
+func Forget(pool string) { std.forget(pool) }
+
+func (r *registry) forget(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.pools.Load()
+	if old == nil || (*old)[name] == nil {
+		return
+	}
+	gone := (*old)[name]
+	idx := make(poolIndex, len(*old)-1)
+	for k, v := range *old {
+		if k != name {
+			idx[k] = v
+		}
+	}
+	r.pools.Store(&idx)
+	var l []*PoolStats
+	for _, p := range r.poolList() {
+		if p != gone {
+			l = append(l, p)
+		}
+	}
+	r.list.Store(&l)
+}
+
 func (r *registry) lookupPool(name string) *PoolStats {
 	if idx := r.pools.Load(); idx != nil {
 		return (*idx)[name]

@@ -313,6 +313,20 @@ func TestRegistryLookupAndBounds(t *testing.T) {
 	assert.Equal(t, OverflowName, op1.Name())
 	assert.Nil(t, r.lookupPool("late-a"))
 	assert.Same(t, op1, r.node("late-c", "z:1").Pool())
+
+	// A forgotten pool leaves the registry and makes room for a new name;
+	// forgetting a name never used changes nothing.
+	last := fmt.Sprintf("pool%d", MaxPools-1)
+	forgotten := r.lookupPool(last)
+	require.NotNil(t, forgotten)
+	r.forget(last)
+	r.forget("never-used")
+	assert.Nil(t, r.lookupPool(last))
+	assert.NotContains(t, r.poolList(), forgotten)
+	late := r.pool("late-d")
+	assert.Equal(t, "late-d", late.Name())
+	assert.Same(t, late, r.lookupPool("late-d"))
+	assert.Equal(t, "_overflow", r.pool("late-e").Name(), "full again")
 }
 
 // TestConcurrentUse: attempts, retries, scrapes, samples and windows at

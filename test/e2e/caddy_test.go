@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/minio-lb/caddy-minio-lb/test/internal/caddyproc"
 	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
 )
@@ -36,23 +37,13 @@ type caddyProc struct {
 	AccessLog  string   // the sites' access logs (`output stdout` of the Caddyfile)
 }
 
-// freePorts picks n free loopback ports.
-func freePorts(tb testing.TB, n int) []int {
-	tb.Helper()
-	p, err := miniocluster.FreePorts(n)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
-}
-
 // startCaddy runs caddyfile (a path, used where it is) in front of the
 // cluster, with free ports, loopback only, and a fixed salt. extraEnv is
 // added last and wins (e.g. a MINIO_S3 that names a fault proxy instead of
 // a node).
 func startCaddy(tb testing.TB, caddyfile string, c *miniocluster.Cluster, extraEnv ...string) *caddyProc {
 	tb.Helper()
-	ports := freePorts(tb, 2)
+	ports := freeport.PortList(tb, 2)
 	env := caddyproc.ExampleEnv(c, caddyproc.Sites{S3Port: ports[0], ConsolePort: ports[1], Salt: "e2e-salt"})
 	env = append(env, extraEnv...)
 	cp := caddyproc.StartT(tb, caddyproc.Options{ConfigPath: caddyfile, Env: env})

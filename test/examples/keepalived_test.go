@@ -1,7 +1,6 @@
 package examples
 
 import (
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/stretchr/testify/require"
 )
 
@@ -67,11 +67,8 @@ func TestCheckScript(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	defer close(hang) // runs before srv.Close, which waits for handlers
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	closed := ln.Addr().String()
-	require.NoError(t, ln.Close()) // nothing listens there now
+	defer close(hang)          // runs before srv.Close, which waits for handlers
+	closed := freeport.Addr(t) // nothing listens there
 
 	tests := []struct {
 		name, url string

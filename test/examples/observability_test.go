@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -29,7 +30,6 @@ import (
 	"github.com/minio-lb/caddy-minio-lb/internal/s3op"
 	"github.com/minio-lb/caddy-minio-lb/internal/traffic"
 	"github.com/minio-lb/caddy-minio-lb/test/internal/caddyproc"
-	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
 )
 
 func prometheusDir(t testing.TB) string { return filepath.Join(repoRoot(t), "examples", "prometheus") }
@@ -245,7 +245,7 @@ func TestDashboardAndRulesUseExportedMetrics(t *testing.T) {
 	}
 
 	a, b := fakeMinIO(t), fakeMinIO(t)
-	ports, err := miniocluster.FreePorts(1)
+	ports, err := freeport.Ports(1)
 	require.NoError(t, err)
 	site := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	p := caddyproc.StartT(t, caddyproc.Options{

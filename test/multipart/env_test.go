@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/minio-lb/caddy-minio-lb/test/internal/caddyproc"
 	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
 	"github.com/minio/minio-go/v7"
@@ -37,7 +38,7 @@ type env struct {
 // edited) in front of c on free loopback ports; it returns the S3 address.
 func startCaddy(t *testing.T, c *miniocluster.Cluster, caddyfile string) (*caddyproc.Caddy, string) {
 	t.Helper()
-	ports, err := miniocluster.FreePorts(2)
+	ports, err := freeport.Ports(2)
 	require.NoError(t, err)
 	env := caddyproc.ExampleEnv(c, caddyproc.Sites{S3Port: ports[0], ConsolePort: ports[1], Salt: "multipart-salt"})
 	cp := caddyproc.StartT(t, caddyproc.Options{Caddyfile: caddyfile, Env: env})

@@ -29,6 +29,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/minio-lb/caddy-minio-lb/test/internal/caddyproc"
 	"github.com/minio-lb/caddy-minio-lb/test/internal/faultproxy"
 	"github.com/minio-lb/caddy-minio-lb/test/internal/loadbench"
@@ -288,7 +289,7 @@ func runHeavy(t *testing.T, backend string, nodes []string, user, pass string, c
 	require.NoError(t, err)
 	var targets []*target
 	for _, p := range pols {
-		ports, err := miniocluster.FreePorts(2)
+		ports, err := freeport.Ports(2)
 		require.NoError(t, err)
 		env := []string{
 			"LISTEN_HOST=127.0.0.1",

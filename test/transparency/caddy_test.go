@@ -14,6 +14,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/minio-lb/caddy-minio-lb/test/internal/caddyproc"
 )
 
@@ -166,7 +167,7 @@ func startProxy(tb testing.TB, name string, tmpl *template.Template, upstreams [
 	tb.Helper()
 	bin := caddyBin(tb)
 	dir := tb.TempDir()
-	port := freePort(tb)
+	port := freeport.Port(tb)
 	var cfg bytes.Buffer
 	if err := tmpl.Execute(&cfg, map[string]any{
 		"Port": port, "Upstreams": strings.Join(upstreams, " "), "Dir": dir, "F": f,

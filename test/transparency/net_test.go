@@ -3,10 +3,7 @@ package transparency
 import (
 	"fmt"
 	"net/http"
-	"testing"
 	"time"
-
-	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
 )
 
 // Root credentials of the MinIO cluster under test (loopback only).
@@ -15,18 +12,6 @@ const (
 	secretKey = "transparency-secret-key"
 	region    = "us-east-1"
 )
-
-// freePort returns a loopback TCP port nobody listens on right now, outside
-// the ephemeral range (miniocluster.FreePorts: the cluster's own outgoing
-// connections cannot take it before Caddy binds it).
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	p, err := miniocluster.FreePorts(1)
-	if err != nil {
-		tb.Fatalf("no free loopback port: %v", err)
-	}
-	return p[0]
-}
 
 // waitReady polls url until it answers 200 without MinIO's
 // "X-Minio-Server-Status: offline" (which means not initialised yet).

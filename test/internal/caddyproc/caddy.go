@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
 )
 
@@ -62,7 +63,7 @@ func Start(ctx context.Context, opt Options) (*Caddy, error) {
 		}
 	}
 	if c.admin == "" {
-		p, err := miniocluster.FreePorts(1)
+		p, err := freeport.Ports(1)
 		if err != nil {
 			c.cleanup()
 			return nil, err

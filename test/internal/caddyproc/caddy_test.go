@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/stretchr/testify/assert"
@@ -21,13 +22,6 @@ import (
 	"github.com/minio-lb/caddy-minio-lb/test/internal/caddyproc"
 	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
 )
-
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	p, err := miniocluster.FreePorts(n)
-	require.NoError(t, err)
-	return p
-}
 
 func s3client(t *testing.T, c *miniocluster.Cluster, addr string) *minio.Client {
 	t.Helper()
@@ -52,7 +46,7 @@ func TestStockProxyReloadAndAccessLog(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cl := miniocluster.StartT(t, miniocluster.Options{})
-	ports := freePorts(t, 2)
+	ports := freeport.PortList(t, 2)
 	cf := `{
 	servers {
 		timeouts {
@@ -137,7 +131,7 @@ func TestExampleCaddyfile(t *testing.T) {
 	root, err := caddyproc.RepoRoot()
 	require.NoError(t, err)
 	cl := miniocluster.StartT(t, miniocluster.Options{})
-	ports := freePorts(t, 2)
+	ports := freeport.PortList(t, 2)
 	p := caddyproc.StartT(t, caddyproc.Options{
 		ConfigPath: filepath.Join(root, "examples", "Caddyfile"),
 		Env:        caddyproc.ExampleEnv(cl, caddyproc.Sites{S3Port: ports[0], ConsolePort: ports[1]}),

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
@@ -38,7 +39,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 		caddyfile = filepath.Join(root, "examples", "Caddyfile")
 	}
 	s3Port, consolePort, admin := cfg.S3Port, cfg.ConsolePort, cfg.AdminAddr
-	free, err := miniocluster.FreePorts(3)
+	free, err := freeport.Ports(3)
 	if err != nil {
 		return err
 	}

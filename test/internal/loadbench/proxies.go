@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 )
 
 // Kind names a target of the comparison.
@@ -87,10 +87,10 @@ func (p *Proxy) Pid() int { return p.cmd.Process.Pid }
 func (p *Proxy) Output() string { return p.out.String() }
 
 // FreeAddr returns a loopback address with a port that was free a moment
-// ago, outside the ephemeral range (miniocluster.FreePorts), so the load's
+// ago, outside the ephemeral range (internal/freeport), so the load's
 // own outgoing connections cannot take it before the proxy binds it.
 func FreeAddr() (string, error) {
-	p, err := miniocluster.FreePorts(1)
+	p, err := freeport.Ports(1)
 	if err != nil {
 		return "", err
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 )
 
 // Cluster is a running set of minio server processes forming one erasure set.
@@ -90,7 +92,7 @@ func newCluster(opt Options) (*Cluster, error) {
 	}
 	s3Ports, consolePorts := opt.S3Ports, opt.ConsolePorts
 	if len(s3Ports) == 0 || len(consolePorts) == 0 {
-		free, err := FreePorts(2 * opt.Nodes)
+		free, err := freeport.Ports(2 * opt.Nodes)
 		if err != nil {
 			return nil, err
 		}

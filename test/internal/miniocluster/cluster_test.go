@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/stretchr/testify/assert"
@@ -230,7 +231,7 @@ func TestKeepDataAndOwnDir(t *testing.T) {
 }
 
 func TestStartFailsLoudly(t *testing.T) {
-	held, err := miniocluster.FreePorts(8)
+	held, err := freeport.Ports(8)
 	require.NoError(t, err)
 	ln, err := (&netListenConfig{}).listen(held[0])
 	require.NoError(t, err)
