@@ -19,7 +19,8 @@ import (
 )
 
 // fakeNode stands in for a MinIO node: ready, and either serving or
-// answering 503 (busy) to every S3 request after reading its body.
+// answering 503 SlowDownWrite (busy, as MinIO does while it cannot reach
+// write quorum) to every S3 request after reading its body.
 type fakeNode struct {
 	busy bool
 	mu   sync.Mutex
@@ -35,7 +36,10 @@ func (n *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n.seen = append(n.seen, fmt.Sprintf("%s %d", r.Method, len(body)))
 	n.mu.Unlock()
 	if n.busy {
-		http.Error(w, "SlowDown", http.StatusServiceUnavailable)
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>SlowDownWrite</Code><Message>Resource requested is unwritable, please reduce your request rate</Message></Error>`)
 	}
 }
 
@@ -135,39 +139,60 @@ func TestExampleRetriesGETOn503(t *testing.T) {
 	require.Len(t, good.requests("GET"), 16)
 }
 
-// TestExampleDoesNotResendPUTBody: a PUT whose streamed body a node read
-// and answered 503 is not retried (Caddy cannot replay a streamed body);
-// the client gets the 503 and retries itself, and no node ever receives a
-// PUT with a short body.
-func TestExampleDoesNotResendPUTBody(t *testing.T) {
-	busy, good := &fakeNode{busy: true}, &fakeNode{}
-	busySrv, goodSrv := httptest.NewServer(busy), httptest.NewServer(good)
-	defer busySrv.Close()
-	defer goodSrv.Close()
-	base := runExample(t, busySrv, goodSrv)
-
-	payload := bytes.Repeat([]byte("x"), 64<<10)
-	client := &http.Client{Timeout: 10 * time.Second}
-	var ok, unavailable int
-	for i := 0; i < 16 && unavailable == 0; i++ {
-		req, err := http.NewRequest(http.MethodPut, fmt.Sprintf("%s/bucket/object?sessionid=p%d", base, i), bytes.NewReader(payload))
-		require.NoError(t, err)
-		resp, err := client.Do(req)
-		require.NoError(t, err)
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		switch resp.StatusCode {
-		case http.StatusOK:
-			ok++
-		case http.StatusServiceUnavailable:
-			unavailable++
-		default:
-			t.Fatalf("PUT p%d: status %d", i, resp.StatusCode)
-		}
+// TestExamplePUTBodyReplay: a PUT whose body a node read and then refused
+// (503 SlowDownWrite) goes to the next node with its whole body when the
+// body is at most replay_body (256 KiB by default): the minio transport
+// read it in full first. A larger body streams: the PUT is not resent
+// (the client gets the 503 and retries itself). Either way no node ever
+// receives a PUT with a short body.
+func TestExamplePUTBodyReplay(t *testing.T) {
+	tests := []struct {
+		name    string
+		size    int
+		resends bool
+	}{
+		{"64 KiB body: read in full, goes to the next node", 64 << 10, true},
+		{"512 KiB body: streamed, not resent", 512 << 10, false},
 	}
-	require.Equal(t, 1, unavailable, "no session hashed to the busy node; the case was not exercised")
-	require.Len(t, good.requests("PUT"), ok, "a PUT answered 503 was retried on the good node")
-	for _, s := range append(good.requests("PUT"), busy.requests("PUT")...) {
-		require.Equal(t, fmt.Sprintf("PUT %d", len(payload)), s)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			busy, good := &fakeNode{busy: true}, &fakeNode{}
+			busySrv, goodSrv := httptest.NewServer(busy), httptest.NewServer(good)
+			defer busySrv.Close()
+			defer goodSrv.Close()
+			base := runExample(t, busySrv, goodSrv)
+
+			payload := bytes.Repeat([]byte("x"), tt.size)
+			client := &http.Client{Timeout: 10 * time.Second}
+			var ok, unavailable int
+			for i := 0; i < 16; i++ {
+				req, err := http.NewRequest(http.MethodPut, fmt.Sprintf("%s/bucket/object?sessionid=p%d", base, i), bytes.NewReader(payload))
+				require.NoError(t, err)
+				resp, err := client.Do(req)
+				require.NoError(t, err)
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case http.StatusOK:
+					ok++
+				case http.StatusServiceUnavailable:
+					unavailable++
+				default:
+					t.Fatalf("PUT p%d: status %d", i, resp.StatusCode)
+				}
+			}
+			refused := len(busy.requests("PUT"))
+			require.Positive(t, refused, "no session hashed to the busy node first; the case was not exercised")
+			if tt.resends {
+				require.Zero(t, unavailable, "a refused PUT with a replayable body reached the client")
+				require.Len(t, good.requests("PUT"), 16, "every PUT ends on the good node")
+			} else {
+				require.Equal(t, refused, unavailable, "each PUT the busy node refused reached the client")
+				require.Len(t, good.requests("PUT"), ok, "a PUT answered 503 was resent to the good node")
+			}
+			for _, s := range append(good.requests("PUT"), busy.requests("PUT")...) {
+				require.Equal(t, fmt.Sprintf("PUT %d", len(payload)), s)
+			}
+		})
 	}
 }

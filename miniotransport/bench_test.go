@@ -18,9 +18,12 @@ import (
 // BenchmarkProxyTransport is the cost of the minio transport per proxied
 // request, next to Caddy's own http transport in the same in-process Caddy:
 // reverse_proxy + healthready (4 nodes, all one fast local backend) +
-// session_affinity, four fast local backends, a 1 KiB GET over a keep-alive connection. ns/op and
-// allocs/op are for the whole request (client, Caddy and backend in one
-// process); the difference between the rows is the transport's.
+// session_affinity, four fast local backends, a 1 KiB GET or a 64 KiB PUT
+// over a keep-alive connection. ns/op and allocs/op are for the whole
+// request (client, Caddy and backend in one process); the difference
+// between the rows is the transport's. A PUT through the minio transport
+// is read in full first (replay_body, default 256 KiB) unless the row
+// turns it off.
 //
 //	go test -run '^$' -bench ProxyTransport -benchmem ./miniotransport/
 func BenchmarkProxyTransport(b *testing.B) {
@@ -30,26 +33,35 @@ func BenchmarkProxyTransport(b *testing.B) {
 			if r.URL.Path == "/minio/health/ready" {
 				return
 			}
+			if r.Method == http.MethodPut {
+				_, _ = io.Copy(io.Discard, r.Body)
+				return
+			}
 			_, _ = io.WriteString(w, strings.Repeat("x", 1024))
 		}))
 		defer backend.Close()
 		nodes = append(nodes, backend.Listener.Addr().String())
 	}
+	putBody := strings.Repeat("x", 64<<10)
 	for _, tc := range []struct {
 		name      string
+		put       bool
 		transport map[string]any
 	}{
-		{"http", map[string]any{"protocol": "http"}},
-		{"minio", map[string]any{"protocol": "minio"}},
-		{"minio_try_timeout", map[string]any{"protocol": "minio", "try_timeout": int64(5 * time.Second)}},
-		{"minio_hedge_adaptive", map[string]any{"protocol": "minio", "try_timeout": int64(5 * time.Second), "hedge": "adaptive"}},
+		{"GET/http", false, map[string]any{"protocol": "http"}},
+		{"GET/minio", false, map[string]any{"protocol": "minio"}},
+		{"GET/minio_try_timeout", false, map[string]any{"protocol": "minio", "try_timeout": int64(5 * time.Second)}},
+		{"GET/minio_hedge_adaptive", false, map[string]any{"protocol": "minio", "try_timeout": int64(5 * time.Second), "hedge": "adaptive"}},
+		{"PUT64KiB/http", true, map[string]any{"protocol": "http"}},
+		{"PUT64KiB/minio", true, map[string]any{"protocol": "minio"}},
+		{"PUT64KiB/minio_replay_body_off", true, map[string]any{"protocol": "minio", "replay_body": -1}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			port := freeport.Port(b)
 			proxy := map[string]any{
 				"handler": "reverse_proxy",
 				"dynamic_upstreams": map[string]any{
-					"source": "healthready", "name": "bench-" + tc.name, "upstreams": nodes,
+					"source": "healthready", "name": "bench-" + strings.ReplaceAll(tc.name, "/", "-"), "upstreams": nodes,
 					"interval": int64(time.Hour),
 				},
 				"load_balancing": map[string]any{
@@ -74,7 +86,11 @@ func BenchmarkProxyTransport(b *testing.B) {
 			url := fmt.Sprintf("http://127.0.0.1:%d/bucket/object", port)
 			c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 			get := func() {
-				resp, err := c.Get(url)
+				req, _ := http.NewRequest(http.MethodGet, url, nil)
+				if tc.put {
+					req, _ = http.NewRequest(http.MethodPut, url, strings.NewReader(putBody))
+				}
+				resp, err := c.Do(req)
 				if err != nil {
 					b.Fatal(err)
 				}

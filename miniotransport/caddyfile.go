@@ -6,6 +6,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/dustin/go-humanize"
 )
 
 // UnmarshalCaddyfile sets up the transport from Caddyfile tokens:
@@ -17,6 +18,7 @@ import (
 //	    hedge_min     <duration>
 //	    hedge_budget  <fraction>|<percent>%
 //	    slow_factor   <factor>|off
+//	    replay_body   <size>|off
 //	    no_retry_unsent
 //	    no_expect
 //	    domains       <domains...>
@@ -71,6 +73,20 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("%s %q: want a factor (4) or off", opt, v)
 			}
 			t.SlowFactor = f
+		case "replay_body":
+			v, err := oneArg(d, opt)
+			if err != nil {
+				return err
+			}
+			if strings.EqualFold(v, "off") {
+				t.ReplayBody = -1
+				break
+			}
+			size, err := humanize.ParseBytes(v)
+			if err != nil || size == 0 || size > 1<<40 {
+				return d.Errf("%s %q: want a size (256KiB, 1MB) or off", opt, v)
+			}
+			t.ReplayBody = int64(size)
 		case "hedge_quantile":
 			v, err := oneArg(d, opt)
 			if err != nil {

@@ -35,6 +35,7 @@ func TestCaddyfile(t *testing.T) {
 		hedge_min 20ms
 		hedge_budget 5%
 		slow_factor 3
+		replay_body 1MiB
 		domains s3.example.com .s3.example.org
 		dial_timeout 3s
 		local_address 127.0.0.1
@@ -47,6 +48,7 @@ func TestCaddyfile(t *testing.T) {
 	assert.Equal(t, caddy.Duration(20*time.Millisecond), tr.HedgeMin)
 	assert.InDelta(t, 0.05, tr.HedgeBudget, 1e-9)
 	assert.Equal(t, 3.0, tr.SlowFactor)
+	assert.EqualValues(t, 1<<20, tr.ReplayBody)
 	assert.Equal(t, []string{"s3.example.com", ".s3.example.org"}, tr.Domains)
 	require.NotNil(t, tr.KeepAlive)
 	assert.Equal(t, caddy.Duration(2*time.Minute), tr.KeepAlive.IdleConnTimeout)
@@ -64,9 +66,10 @@ func TestCaddyfile(t *testing.T) {
 	assert.Contains(t, m, "keep_alive")
 	assert.Contains(t, m, "expect_continue_timeout")
 
-	off, err := parse(t, "minio {\n slow_factor off\n}")
+	off, err := parse(t, "minio {\n slow_factor off\n replay_body off\n}")
 	require.NoError(t, err)
 	assert.Equal(t, -1.0, off.SlowFactor)
+	assert.EqualValues(t, -1, off.ReplayBody)
 }
 
 func fmtDuration(v any) string {
@@ -87,6 +90,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"minio {\n hedge_quantile 0.2\n}", "hedge_quantile 0.2: must be in [0.5, 1)"},
 		{"minio {\n slow_factor fast\n}", `slow_factor "fast": want a factor (4) or off`},
 		{"minio {\n slow_factor 0.5\n}", "slow_factor 0.5: want a factor over 1, or -1 for off"},
+		{"minio {\n replay_body lots\n}", `replay_body "lots": want a size (256KiB, 1MB) or off`},
+		{"minio {\n replay_body 0\n}", `replay_body "0": want a size (256KiB, 1MB) or off`},
 		{"minio {\n no_retry_unsent yes\n}", `no_retry_unsent: takes no value, got "yes"`},
 		{"minio {\n domains\n}", "domains: at least one domain is required"},
 		{"minio {\n keepalive forever\n}", "forever"},

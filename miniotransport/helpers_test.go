@@ -84,6 +84,7 @@ const (
 	slow                                     // serve after a delay (fakeNode.delay)
 	slowDownHeadersOnly                      // 503 SlowDown as MinIO answers a HEAD: no body, x-minio-error-code
 	notFound                                 // 404 NoSuchKey (a restarted node that does not see its peers yet)
+	readHalfThenClose                        // read half the body, then close the connection (killed mid-upload)
 )
 
 // fakeNode is a raw HTTP/1.1 server on loopback whose behaviour can be
@@ -220,6 +221,11 @@ func (f *fakeNode) handle(c net.Conn, br *bufio.Reader, req *http.Request) bool 
 		n, _ := io.CopyN(io.Discard, req.Body, max(req.ContentLength/2, 1))
 		f.bodyRead.Add(n)
 		writeResp(c, 503, map[string]string{"Connection": "close", "Content-Type": "application/xml"}, s3Error("SlowDownWrite", "x"))
+		return false
+	case readHalfThenClose:
+		cont()
+		n, _ := io.CopyN(io.Discard, req.Body, max(req.ContentLength/2, 1))
+		f.bodyRead.Add(n)
 		return false
 	case readAllThenStall:
 		cont()

@@ -101,6 +101,15 @@ type Transport struct {
 	// -1 turns it off. Default: 4.
 	SlowFactor float64 `json:"slow_factor,omitempty"`
 
+	// PUT bodies of at most this many bytes (with a known length) are read
+	// in full before the first attempt, so that a node that refuses the
+	// upload after reading it (503 SlowDownWrite, shutting down) or whose
+	// connection breaks passes it to the next node with the whole body,
+	// like nginx's proxy_request_buffering. Larger and chunked bodies
+	// stream and are never resent. Memory: at most this much per PUT in
+	// flight. -1 turns it off. Default: 262144 (256 KiB).
+	ReplayBody int64 `json:"replay_body,omitempty"`
+
 	// Do not retry requests that a node refused before reading their body
 	// (busy, shutting down, no 100 Continue). Default: false (retry them).
 	NoRetryUnsent bool `json:"no_retry_unsent,omitempty"`
@@ -127,6 +136,7 @@ type Transport struct {
 	budget     *tokenBucket
 	latencies  *latencyWindow
 	slowFactor float64 // 0: off
+	replayBody int64   // 0: off
 	slowState  *slowState
 	logger     *zap.Logger
 }
@@ -184,6 +194,12 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	case t.SlowFactor > 0:
 		t.slowFactor = t.SlowFactor
 	}
+	switch {
+	case t.ReplayBody == 0:
+		t.replayBody = defaultReplayBody
+	case t.ReplayBody > 0:
+		t.replayBody = t.ReplayBody
+	}
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
 		// healthready registers them too; with another upstream source the
 		// transport's own records still reach /metrics.
@@ -227,6 +243,9 @@ func (t *Transport) Validate() error {
 	}
 	if t.SlowFactor != 0 && t.SlowFactor != -1 && t.SlowFactor <= 1 {
 		return fmt.Errorf("slow_factor %v: want a factor over 1, or -1 for off", t.SlowFactor)
+	}
+	if t.ReplayBody < -1 {
+		return fmt.Errorf("replay_body %d: want a size in bytes, or -1 for off", t.ReplayBody)
 	}
 	for i, d := range t.Domains {
 		if d == "" || d == "." {

@@ -25,6 +25,9 @@ type requestState struct {
 	attempts []*attemptRec
 	repl     *caddy.Replacer
 	retried  string // the retried_nodes placeholder so far
+	// replay is a PUT body read in full before its first attempt
+	// (replay_body); every attempt sends it from the start.
+	replay []byte
 }
 
 // attemptRec is one attempt on one node.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -57,8 +58,8 @@ func TestUnsentUploadGoesToTheNextNode(t *testing.T) {
 	}
 }
 
-// TestSentBodyIsNeverResent: once a node has read part of an upload, the
-// upload is never sent again: the client gets an error (the node's own 503,
+// TestSentBodyIsNeverResent: once a node has read part of an upload whose
+// body streams (larger than replay_body), the upload is never sent again: the client gets an error (the node's own 503,
 // or 502 when the node closed the connection while the proxy was still
 // sending) and the next node gets nothing (no short, doubled or reordered
 // body anywhere).
@@ -184,4 +185,81 @@ func TestStartedResponseIsNotCut(t *testing.T) {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	assert.Equal(t, "0123456789", string(b), "3 s of body after a 1 s try_timeout")
+}
+
+// TestReplayedBodyGoesToTheNextNode: a PUT body of at most replay_body
+// (256 KiB by default) is read in full before the first attempt, so a node
+// that refuses the upload after reading part of it (503 SlowDownWrite, as a
+// node answers right after a peer went down) or whose connection breaks
+// mid-upload costs the client nothing: the next node gets the whole body.
+// Off, or with a body over the limit, the upload is never resent.
+func TestReplayedBodyGoesToTheNextNode(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		first  nodeBehaviour
+		opts   map[string]any
+		replay bool
+	}{
+		{"refused after reading half", readHalfThen503, nil, true},
+		{"connection closed after reading half", readHalfThenClose, nil, true},
+		{"refused, replay_body off", readHalfThen503, map[string]any{"replay_body": -1}, false},
+		{"refused, body over replay_body", readHalfThen503, map[string]any{"replay_body": 32 << 10}, false},
+		{"connection closed, replay_body off", readHalfThenClose, map[string]any{"replay_body": -1}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := newFakeNode(t, tc.first), newFakeNode(t, serve)
+			base := startProxy(t, staticProxy(tc.opts, a.addr(), b.addr()))
+			body, sum := payload(t, 64<<10)
+			req, err := http.NewRequest(http.MethodPut, base+"/bucket/object", bytes.NewReader(body))
+			require.NoError(t, err)
+			resp, err := client().Do(req)
+			if tc.replay {
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				assert.Equal(t, b.addr(), resp.Header.Get("X-Node"))
+				assert.Equal(t, sum, resp.Header.Get("X-Body-Sha256"), "the next node got the whole body, once, in order")
+				require.Len(t, b.got(), 1)
+			} else {
+				if err == nil {
+					_ = resp.Body.Close()
+					assert.Contains(t, []int{http.StatusServiceUnavailable, http.StatusBadGateway}, resp.StatusCode)
+				}
+				assert.Empty(t, b.got(), "nothing was resent")
+				assert.Zero(t, b.reqs.Load())
+			}
+			assert.Positive(t, a.bodyRead.Load(), "the first node read part of the body")
+		})
+	}
+}
+
+// TestReplayable: which requests have their body read in full first.
+func TestReplayable(t *testing.T) {
+	tr := &Transport{replayBody: 1000}
+	withState := &requestState{repl: caddy.NewReplacer()}
+	req := func(method string, length int64) *http.Request {
+		r, err := http.NewRequest(method, "http://node/b/o", bytes.NewReader(make([]byte, max(length, 0))))
+		require.NoError(t, err)
+		r.ContentLength = length
+		return r
+	}
+	for _, tc := range []struct {
+		name string
+		tr   *Transport
+		req  *http.Request
+		st   *requestState
+		want bool
+	}{
+		{"PUT within the limit", tr, req(http.MethodPut, 1000), withState, true},
+		{"PUT over the limit", tr, req(http.MethodPut, 1001), withState, false},
+		{"PUT of unknown length (chunked)", tr, req(http.MethodPut, -1), withState, false},
+		{"empty PUT", tr, req(http.MethodPut, 0), withState, false},
+		{"POST (CompleteMultipartUpload, DeleteObjects)", tr, req(http.MethodPost, 10), withState, false},
+		{"off", &Transport{}, req(http.MethodPut, 10), withState, false},
+		{"no request state to keep the body in", tr, req(http.MethodPut, 10), &requestState{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, tc.tr.replayable(tc.req, tc.st))
+		})
+	}
 }

@@ -118,6 +118,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			req = redirect(req, node)
 		}
 	}
+	if t.replayable(req, st) {
+		if err := st.readReplay(req); err != nil {
+			return nil, err
+		}
+	}
 	idx := tr.Add(node, false)
 
 	if read && t.hedging && src != nil && hedgeable(op) && !measure {
@@ -209,6 +214,7 @@ type leg struct {
 	req    *http.Request
 	node   string
 	read   bool
+	replay bool // the body is the request's, read in full (replay_body): it can go again
 	start  time.Time
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -246,7 +252,11 @@ func (t *Transport) newLeg(req *http.Request, st *requestState, node string, hed
 		expect = true
 	}
 	if body {
-		l.guard = newBodyGuard(ctx, req.Body, expect && try > 0)
+		rc := req.Body
+		if r := st.replayReader(); r != nil {
+			rc, l.replay = r, true
+		}
+		l.guard = newBodyGuard(ctx, rc, expect && try > 0)
 		if expect {
 			// Got1xxResponse, not Got100Continue: Go reports the latter only
 			// while it waits for the 100 itself (expect_continue_timeout > 0).
@@ -357,8 +367,9 @@ func (t *Transport) finish(req *http.Request, tr *proxytrace.Trace, src nodeSour
 		default:
 			tr.Fail(idx, proxytrace.Error)
 		}
-		if l.guard != nil && !t.NoRetryUnsent && l.guard.seal() {
-			// Not one byte of the body went to the node: the request may go
+		if l.guard != nil && !t.NoRetryUnsent && (l.replay || l.guard.seal()) {
+			// Not one byte of the body went to the node, or the body was
+			// read in full and goes again (replay_body): the request may go
 			// to the next node whatever its method.
 			return nil, reverseproxy.NewDialError(err)
 		}
@@ -402,7 +413,7 @@ func (t *Transport) finish(req *http.Request, tr *proxytrace.Trace, src nodeSour
 		// requests, so the transport waits and tries again itself.
 		holdBusy := !retry && ref == refusedBusy && src != nil && src.Holds()
 		if retry || holdBusy {
-			unsent := l.read || (l.guard != nil && l.guard.seal()) || (l.guard == nil && ref.beforeHandler(resp.StatusCode, code))
+			unsent := l.read || l.replay || (l.guard != nil && l.guard.seal()) || (l.guard == nil && ref.beforeHandler(resp.StatusCode, code))
 			if unsent {
 				if holdBusy {
 					// Keep the answer: it goes to the client if the wait
