@@ -104,7 +104,8 @@ type Transport struct {
 	// PUT bodies of at most this many bytes (with a known length) are read
 	// in full before the first attempt, so that a node that refuses the
 	// upload after reading it (503 SlowDownWrite, shutting down) or whose
-	// connection breaks passes it to the next node with the whole body,
+	// connection breaks (not a timeout: the node may still be writing)
+	// passes it to the next node with the whole body,
 	// like nginx's proxy_request_buffering. Larger and chunked bodies
 	// stream and are never resent. Memory: at most this much per PUT in
 	// flight. -1 turns it off. Default: 262144 (256 KiB).

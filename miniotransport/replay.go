@@ -2,8 +2,10 @@ package miniotransport
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 )
 
@@ -47,4 +49,14 @@ func (st *requestState) replayReader() io.ReadCloser {
 		return nil
 	}
 	return io.NopCloser(bytes.NewReader(st.replay))
+}
+
+// timedOut reports whether an attempt's error is a deadline (try_timeout,
+// response_header_timeout) rather than a broken connection. A replayable
+// PUT is not sent again after a deadline: the node read the body and may
+// still be writing the object.
+func timedOut(err error) bool {
+	var te *timeoutError
+	var ne net.Error
+	return errors.As(err, &te) || (errors.As(err, &ne) && ne.Timeout()) || errors.Is(err, errTryTimeout)
 }

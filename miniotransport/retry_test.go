@@ -160,7 +160,8 @@ func TestTryTimeoutMovesAReadOn(t *testing.T) {
 // TestWriteDeadline: a node that read the whole upload and does not answer
 // within Caddy's response_header_timeout (which starts at the end of the
 // body) gives the client 504; the upload is not resent, even with
-// try_timeout set.
+// try_timeout set and a body small enough for replay_body (the node may
+// still be writing it).
 func TestWriteDeadline(t *testing.T) {
 	a, b := newFakeNode(t, readAllThenStall), newFakeNode(t, serve)
 	base := startProxy(t, staticProxy(map[string]any{

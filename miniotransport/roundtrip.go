@@ -367,10 +367,11 @@ func (t *Transport) finish(req *http.Request, tr *proxytrace.Trace, src nodeSour
 		default:
 			tr.Fail(idx, proxytrace.Error)
 		}
-		if l.guard != nil && !t.NoRetryUnsent && (l.replay || l.guard.seal()) {
+		if l.guard != nil && !t.NoRetryUnsent && ((l.replay && !timedOut(err)) || l.guard.seal()) {
 			// Not one byte of the body went to the node, or the body was
-			// read in full and goes again (replay_body): the request may go
-			// to the next node whatever its method.
+			// read in full and the node's connection broke (replay_body; a
+			// node that timed out may still be writing it): the request
+			// may go to the next node whatever its method.
 			return nil, reverseproxy.NewDialError(err)
 		}
 		return nil, err
