@@ -76,10 +76,18 @@ http://127.0.0.1:{$SITE_PORT} {
 
 	site := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	mc := s3client(t, cl, site)
-	require.NoError(t, mc.MakeBucket(ctx, "proc", minio.MakeBucketOptions{}))
+	// A cluster that just started can still answer a write 503
+	// SlowDownWrite on a busy machine (seen with one core burned); stock
+	// Caddy passes it on, and this test is about the harness, not about
+	// retries: do what an SDK does.
+	require.NoError(t, miniocluster.RetrySlowDown(ctx, func() error {
+		return mc.MakeBucket(ctx, "proc", minio.MakeBucketOptions{})
+	}))
 	body := bytes.Repeat([]byte("caddyproc "), 100000)
-	_, err = mc.PutObject(ctx, "proc", "k", bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{})
-	require.NoError(t, err)
+	require.NoError(t, miniocluster.RetrySlowDown(ctx, func() error {
+		_, err := mc.PutObject(ctx, "proc", "k", bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{})
+		return err
+	}))
 	o, err := mc.GetObject(ctx, "proc", "k", minio.GetObjectOptions{})
 	require.NoError(t, err)
 	got, err := io.ReadAll(o)
@@ -87,10 +95,9 @@ http://127.0.0.1:{$SITE_PORT} {
 	assert.Equal(t, body, got)
 
 	e, err := p.WaitAccessLog(ctx, func(e caddyproc.AccessEntry) bool {
-		return e.Request.Method == http.MethodPut && e.Request.URI == "/proc/k"
+		return e.Request.Method == http.MethodPut && e.Request.URI == "/proc/k" && e.Status == http.StatusOK
 	})
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusOK, e.Status)
+	require.NoError(t, err, "the access log has the PUT that succeeded")
 	assert.Equal(t, site, e.Request.Host)
 	assert.Equal(t, "handled request", e.Msg)
 
