@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -625,4 +626,57 @@ func TestRejoinedNodes404GoesToTheNextNode(t *testing.T) {
 	status, from = get()
 	assert.Equal(t, http.StatusNotFound, status, from)
 	assert.Contains(t, from, b.addr(), "the next node's own answer")
+}
+
+// TestRejoined404WithNoOtherNodeAsksAgain: when the node that rejoined a
+// moment ago and answered a read 404 is the only routable node (after a
+// whole-cluster restart the first node back did so for about a second),
+// the read waits and asks again within notVisibleWait; a node that still
+// says 404 then gives the client its 404.
+func TestRejoined404WithNoOtherNodeAsksAgain(t *testing.T) {
+	a, b := newFakeNode(t, serve), newFakeNode(t, serve)
+	base := startProxy(t, withStatus(poolProxy("rejoin404only", nil, nil, a.addr(), b.addr())))
+	eventually(t, "both ready", func() bool {
+		s := nodeStates(t, base, "rejoin404only")
+		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
+	})
+	get := func() (int, string) {
+		resp, err := client().Get(base + "/bucket/object")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("X-Node") + " " + string(body)
+	}
+	// b stays down; a goes down and comes back, not seeing its peers.
+	b.mode.Store(int32(shutdown))
+	a.mode.Store(int32(shutdown))
+	eventually(t, "both out", func() bool {
+		s := nodeStates(t, base, "rejoin404only")
+		return !strings.HasPrefix(s[a.addr()], "ready") && !strings.HasPrefix(s[b.addr()], "ready")
+	})
+	a.mode.Store(int32(notFound))
+	eventually(t, "a routable again", stateIs(t, base, "rejoin404only", a.addr(), "ready"))
+
+	// a sees its peers after its first 404: the read gets the object.
+	before := a.reqs.Load()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for a.reqs.Load() == before {
+			time.Sleep(time.Millisecond)
+		}
+		a.mode.Store(int32(serve))
+	}()
+	status, from := get()
+	<-done
+	assert.Equal(t, http.StatusOK, status, "asked again: %s", from)
+	assert.Contains(t, from, a.addr())
+	assert.GreaterOrEqual(t, a.reqs.Load()-before, int64(2), "a was asked twice")
+
+	// A node that keeps saying 404 gives the client its 404 in the end.
+	a.mode.Store(int32(notFound))
+	before = a.reqs.Load()
+	status, from = get()
+	assert.Equal(t, http.StatusNotFound, status, from)
+	assert.Greater(t, a.reqs.Load()-before, int64(1), "asked again before the 404 went to the client")
 }

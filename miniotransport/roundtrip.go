@@ -47,11 +47,20 @@ func (e *timeoutError) Error() string {
 func (e *timeoutError) Timeout() bool   { return true }
 func (e *timeoutError) Temporary() bool { return true }
 
+// notVisibleWait bounds how long a read waits when the only node it can
+// ask rejoined a moment ago and answered 404: long enough for a MinIO node
+// to reconnect to its first peers after a whole-cluster restart (about a
+// second was seen), short enough that a real 404 is not held for the whole
+// hold.
+const notVisibleWait = 5 * time.Second
+
 // busyEverywhereError carries the last busy answer while the transport
 // waits to try again.
 type busyEverywhereError struct {
 	last *http.Response
 	l    *leg
+	// maxWait bounds the waiting below the pool's hold (0: the hold).
+	maxWait time.Duration
 }
 
 func (e *busyEverywhereError) Error() string { return errBusyEverywhere.Error() }
@@ -125,27 +134,32 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	idx := tr.Add(node, false)
 
-	if read && t.hedging && src != nil && hedgeable(op) && !measure {
-		return t.hedged(req, tr, src, st, node, idx)
-	}
+	hedge := read && t.hedging && src != nil && hedgeable(op) && !measure
 	var backoff busyBackoff
 	for {
-		l := t.newLeg(req, st, node, false, read, read && quickFirstByte(op), !tr.TimedOutOnce())
-		resp, err := l.roundTrip()
-		if measure && err == nil {
-			t.observeLatency(node, time.Since(l.start)) // a slow node, measured
+		var resp *http.Response
+		var err error
+		if hedge {
+			resp, err = t.hedged(req, tr, src, st, node, idx)
+		} else {
+			l := t.newLeg(req, st, node, false, read, read && quickFirstByte(op), !tr.TimedOutOnce())
+			resp, err = l.roundTrip()
+			if measure && err == nil {
+				t.observeLatency(node, time.Since(l.start)) // a slow node, measured
+			}
+			resp, err = t.finish(req, tr, src, l, idx, resp, err)
 		}
-		resp, err = t.finish(req, tr, src, l, idx, resp, err)
 		if !errors.Is(err, errBusyEverywhere) {
 			return resp, err
 		}
 		// Every routable node refused the request as busy before reading
-		// it. MinIO asks to slow down: wait, on the client's behalf, and
-		// try the best node again (nothing of the request was read), as
-		// long as the pool would hold a request.
+		// it (or answered a read 404 a moment after it rejoined). MinIO
+		// asks to slow down: wait, on the client's behalf, and try the
+		// best node again (nothing of the request was read), as long as
+		// the pool would hold a request.
 		var be *busyEverywhereError
 		errors.As(err, &be)
-		next, ok := backoff.wait(req.Context(), src, t.rankedNodes(req, src))
+		next, ok := backoff.wait(req.Context(), src, t.rankedNodes(req, src), be.maxWait)
 		if !ok {
 			return t.deliver(be.l, be.last), nil
 		}
@@ -390,6 +404,15 @@ func (t *Transport) finish(req *http.Request, tr *proxytrace.Trace, src nodeSour
 		l.st.finished(l.rec, true, l.bytesIn(), n)
 		return nil, reverseproxy.NewDialError(fmt.Errorf("node %s rejoined a moment ago and answered 404: asking the next node", l.node))
 	}
+	if resp.StatusCode == http.StatusNotFound && l.read && src != nil && !t.NoRetryUnsent &&
+		src.JustRejoined(l.node) && src.Holds() {
+		// No other node to ask: the others are still out (after a
+		// whole-cluster restart the first node back answered 404 for
+		// objects that exist, for about a second). Ask it again shortly,
+		// for at most notVisibleWait; then its 404 is the answer.
+		tr.Fail(idx, proxytrace.NotYetVisible)
+		return nil, &busyEverywhereError{last: resp, l: l, maxWait: notVisibleWait}
+	}
 	ref, code := notRefused, ""
 	refusalStatus := resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests ||
 		(resp.StatusCode == statusClientClosed && req.Context().Err() == nil)
@@ -452,7 +475,7 @@ type busyBackoff struct {
 	n     int
 }
 
-func (b *busyBackoff) wait(ctx context.Context, src nodeSource, ranked []string) (string, bool) {
+func (b *busyBackoff) wait(ctx context.Context, src nodeSource, ranked []string, maxWait time.Duration) (string, bool) {
 	if b.start.IsZero() {
 		b.start = time.Now()
 	}
@@ -463,7 +486,11 @@ func (b *busyBackoff) wait(ctx context.Context, src nodeSource, ranked []string)
 	// node to take writes again gets the request.
 	next := ranked[b.n%len(ranked)]
 	d := min(250*time.Millisecond<<b.n, 2*time.Second)
-	if time.Since(b.start)+d > src.HoldFor() {
+	limit := src.HoldFor()
+	if maxWait > 0 && maxWait < limit {
+		limit = maxWait
+	}
+	if time.Since(b.start)+d > limit {
 		return "", false
 	}
 	b.n++
