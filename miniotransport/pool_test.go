@@ -680,3 +680,34 @@ func TestRejoined404WithNoOtherNodeAsksAgain(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, status, from)
 	assert.Greater(t, a.reqs.Load()-before, int64(1), "asked again before the 404 went to the client")
 }
+
+// TestRevisitPauses: when every node already failed a request (connection
+// refused: MinIO stopping as a whole-cluster restart begins) and the pool
+// has not ejected them yet, a retry to a node the request already tried
+// waits a moment instead of spending Caddy's retries in milliseconds: a
+// node that comes back a moment later serves the request.
+func TestRevisitPauses(t *testing.T) {
+	a, b := newFakeNode(t, serve), newFakeNode(t, serve)
+	// Probes far apart and passive ejection out of reach: the pool keeps
+	// both nodes routable while they refuse connections, as in the moment
+	// before their ejection lands.
+	pool := map[string]any{"interval": int64(time.Hour), "passive_fails": 1000, "hold": int64(10 * time.Second)}
+	base := startProxy(t, withStatus(poolProxy("revisit", pool, nil, a.addr(), b.addr())))
+	eventually(t, "both ready", func() bool {
+		s := nodeStates(t, base, "revisit")
+		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
+	})
+	a.down()
+	b.down()
+	// Attempts: a, b (refused at once), then a again after the pause: a
+	// is back by then.
+	start := time.Now()
+	time.AfterFunc(100*time.Millisecond, a.up)
+	resp, err := client().Get(base + "/bucket/object")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	assert.Equal(t, a.addr(), resp.Header.Get("X-Node"))
+	assert.GreaterOrEqual(t, time.Since(start), revisitPause, "the revisit waited")
+}

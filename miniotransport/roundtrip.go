@@ -54,6 +54,22 @@ func (e *timeoutError) Temporary() bool { return true }
 // hold.
 const notVisibleWait = 5 * time.Second
 
+// revisitPause is how long an attempt waits before it goes back to a node
+// the same request already found unreachable or shutting down.
+const revisitPause = 250 * time.Millisecond
+
+// pause waits d unless ctx ends first (the client went away).
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
 // busyEverywhereError carries the last busy answer while the transport
 // waits to try again.
 type busyEverywhereError struct {
@@ -113,6 +129,29 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				req = redirect(req, node)
 				break
 			}
+		}
+	}
+	if tr.Tried(node) {
+		// A node this request was sent to already (it went away or could
+		// not be reached, and may be restarting): a routable node the
+		// request has not tried goes first.
+		for _, n := range t.rankedNodes(req, src) {
+			if !tr.Tried(n) && tr.MayRetryOn(n) {
+				node = n
+				req = redirect(req, node)
+				break
+			}
+		}
+	}
+	if src != nil && src.Holds() && tr.Tried(node) {
+		// Every routable node already failed this request. Their
+		// ejection reaches the pool a moment later; a retry sent at once
+		// spent Caddy's lb_retries in milliseconds (seen: 5 attempts on
+		// one node within 30 ms as a whole-cluster restart began, then
+		// 502). Pause, so that the node can come back or the pool's hold
+		// take over.
+		if err := pause(req.Context(), revisitPause); err != nil {
+			return nil, err
 		}
 	}
 	read := isRead(req)
