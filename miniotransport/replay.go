@@ -58,5 +58,6 @@ func (st *requestState) replayReader() io.ReadCloser {
 func timedOut(err error) bool {
 	var te *timeoutError
 	var ne net.Error
-	return errors.As(err, &te) || (errors.As(err, &ne) && ne.Timeout()) || errors.Is(err, errTryTimeout)
+	// leg.explain turns the transport's own try_timeout into a timeoutError.
+	return errors.As(err, &te) || (errors.As(err, &ne) && ne.Timeout())
 }

@@ -533,14 +533,10 @@ func (b *busyBackoff) wait(ctx context.Context, src nodeSource, ranked []string,
 		return "", false
 	}
 	b.n++
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
+	if pause(ctx, d) != nil {
 		return "", false
-	case <-t.C:
-		return next, true
 	}
+	return next, true
 }
 
 // worthRetry reports whether a refused request should go on: Caddy will
