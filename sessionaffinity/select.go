@@ -170,8 +170,17 @@ func (s *SessionAffinitySelection) weight(dial string) float64 {
 	return 1
 }
 
+// minCapacity is the lowest bounded-load ceiling. Caddy counts a request in
+// flight until its handler returns, a moment after the client has the whole
+// answer, so a client sending one request at a time can find its previous
+// request still counted on the object's node; with a ceiling of 1 its next
+// request on the same object would move to another node (seen in the
+// end-to-end suite with a core burned). Below 2 requests in flight per node
+// there is no load to spread anyway.
+const minCapacity = 2
+
 // capacity is the bounded-load ceiling: ceil(factor * (in flight + 1) / n)
-// over the available upstreams.
+// over the available upstreams, at least minCapacity.
 func (s *SessionAffinitySelection) capacity(pool reverseproxy.UpstreamPool, factor float64) int {
 	total, n := 0, 0
 	for _, up := range pool {
@@ -183,7 +192,7 @@ func (s *SessionAffinitySelection) capacity(pool reverseproxy.UpstreamPool, fact
 	if n == 0 {
 		return 0
 	}
-	return int(math.Ceil(factor * float64(total+1) / float64(n)))
+	return max(minCapacity, int(math.Ceil(factor*float64(total+1)/float64(n))))
 }
 
 func (s *SessionAffinitySelection) load(up *reverseproxy.Upstream) int {

@@ -199,7 +199,7 @@ func TestBoundedLoad(t *testing.T) {
 				most = max(most, v)
 			}
 			if bounded > 0 {
-				require.LessOrEqual(t, most, int(math.Ceil(factor*float64(total)/nodes)), "after %d requests", i+1)
+				require.LessOrEqual(t, most, max(minCapacity, int(math.Ceil(factor*float64(total)/nodes))), "after %d requests", i+1)
 			}
 			maxOverMean = float64(most) / (float64(total) / nodes)
 		}
