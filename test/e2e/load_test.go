@@ -392,6 +392,14 @@ func (l *load) issuedSince(t time.Time) (int, string) {
 // under it (minio-go retries up to 10 times, the AWS SDKs 3).
 const maxResends = 3
 
+// resendBackoff is the wait before resend number attempt+1: 50, 100,
+// 200 ms, the order of minio-go's (100 ms base) and the AWS SDKs' backoff.
+// By then the client's transport has seen its other pooled connections to
+// the old server close and dropped them.
+func resendBackoff(attempt int) time.Duration {
+	return 50 * time.Millisecond << attempt
+}
+
 // doOp sends one request and checks what a client would: the status, and
 // for GET that the bytes are the uploaded ones.
 func doOp(client *http.Client, ls *loadSet, k loadKey, op string) result {
@@ -429,16 +437,21 @@ func doOp(client *http.Client, ls *loadSet, k loadKey, op string) result {
 		// (seen: a GET on a connection Caddy never logged, reset at the
 		// old server's "servers shutting down"). Go's transport resends a
 		// GET or HEAD itself only when the connection was a reused one,
-		// never a PUT. Bounded like the SDKs' retry counts. A refused
-		// connection (nothing listening: Caddy down or between
-		// listeners) and a timeout are failures, never resent. Counted in
-		// result.Retried.
+		// never a PUT. Bounded like the SDKs' retry counts, and after a
+		// backoff as theirs: resent at once, a request takes the next
+		// idle connection of the pool, which the same reload is closing
+		// (seen: a PUT at the old server's "servers shutting down" got a
+		// broken pipe on 4 pooled connections in a row, within
+		// milliseconds). A refused connection (nothing listening: Caddy
+		// down or between listeners) and a timeout are failures, never
+		// resent. Counted in result.Retried.
 		resp, err = client.Do(req)
 		if err == nil {
 			break
 		}
 		if attempt < maxResends && connClosedUnder(err) {
 			r.Retried = true
+			time.Sleep(resendBackoff(attempt))
 			continue
 		}
 		r.Err, r.Dur = err, time.Since(r.Start)

@@ -384,6 +384,14 @@ func testObjectPrefix(t *testing.T, e *env, keys []string) {
 		want = append(want, id)
 	}
 	q := "uploads&prefix=" + url.QueryEscape(key)
+	// MinIO lists an object's uploads from one drive local to the node
+	// asked (erasure-multipart.go, ListMultipartUploads), and a create
+	// succeeds once its write quorum of drives has the upload: with one
+	// drive per node (4 drives, parity 2) that is 3 of the 4 nodes. A node
+	// whose drive missed the write lists fewer (seen once in 17 runs).
+	// The proxy merges every node's listing, so it has them all.
+	const writeQuorum = 3
+	complete := 0
 	for _, node := range e.c.S3Addrs() {
 		// One node asked directly, page by page (MinIO's own paging: it
 		// leaves NextKeyMarker empty and continues from upload-id-marker).
@@ -403,8 +411,14 @@ func testObjectPrefix(t *testing.T, e *env, keys []string) {
 			}
 			um = r.NextUploadIDMarker
 		}
-		assert.Equal(t, want, direct, "%s direct: the object's uploads in initiation order", nodeName(e.c, node))
+		if len(direct) < len(want) {
+			t.Logf("%s direct lists %d of the %d uploads: its drive missed the write (within MinIO's write quorum)", nodeName(e.c, node), len(direct), len(want))
+			continue
+		}
+		complete++
+		assert.Equal(t, want, direct, "%s direct: the object's uploads in initiation order, one page each", nodeName(e.c, node))
 	}
+	assert.GreaterOrEqual(t, complete, writeQuorum, "nodes listing all of the object's uploads directly")
 	pages := e.walk(t, e.proxy, "spread", q, 1)
 	require.Len(t, pages, 3, "three pages of one upload")
 	var via []string
