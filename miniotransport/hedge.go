@@ -84,8 +84,8 @@ func (t *Transport) hedged(req *http.Request, tr *proxytrace.Trace, src nodeSour
 			// for calling it slow, not for judging a node already slow
 			// (its reads there are measured unhedged; this wait would
 			// understate it and make it look fast).
-			if !t.isSlow(node) {
-				t.observeLatency(node, time.Since(primary.start))
+			if t.hedging {
+				t.latencies.observeLost(node, time.Since(primary.start), !t.isSlow(node))
 			}
 			primary.cancel(errAttemptDone)
 			tr.Fail(idx, proxytrace.Cancelled)
@@ -193,7 +193,7 @@ func (t *Transport) latencyView() *latencyView {
 // that slow), for the adaptive delay and the slow nodes.
 func (t *Transport) observeLatency(node string, d time.Duration) {
 	if t.hedging {
-		t.latencies.observe(node, d)
+		t.latencies.observe(node, d, t.slowFactor)
 	}
 }
 
@@ -246,6 +246,8 @@ type latencyWindow struct {
 	// it without cacheMu (every hedged or slow-checked read asks).
 	fresh  atomic.Pointer[latencyView]
 	cached *latencyView
+	// median is the latest view's median, for judging single reads late.
+	median atomic.Int64
 }
 
 // Latency buckets: bucket i holds latencies up to latBase·latFactor^i.
@@ -260,12 +262,29 @@ const (
 	fallbackDelay = 100 * time.Millisecond
 )
 
+// Recent reads. The window's median of a node moves only once half of its
+// 10-20 s of samples are slow, so a node that turns slow after a healthy
+// period would keep its first attempts for that long and serve its keys'
+// reads late (seen: +200 ms on one node, read p99 5x the healthy
+// cluster's). Its last reads tell sooner: a read it lost to a hedged twin,
+// or answered as late as a slow outlier of the pool, is late; its last
+// recentLate reads all late make it slow at once, and one read in time
+// (the reads still measuring it) undoes that. A node in time loses a hedge
+// about once in 40 reads (the twin of a read past the pool's p95 wins about
+// half the time), so four in a row is not chance.
+const recentLate = 4
+
 type nodeLatency struct {
 	last   atomic.Int64 // the latest observation, unix nanos
 	gen    atomic.Int64 // start of the current generation, unix nanos
 	cur    atomic.Int32 // index of the current generation
 	counts [2][latBuckets]atomic.Uint64
+	// late counts the node's reads late in a row (see recentLate).
+	late atomic.Int32
 }
+
+// lateInARow reports whether the node's last recentLate reads were late.
+func (nl *nodeLatency) lateInARow() bool { return nl.late.Load() >= recentLate }
 
 func newLatencyWindow(span time.Duration) *latencyWindow {
 	return &latencyWindow{span: span}
@@ -283,16 +302,54 @@ func bucketBound(i int) time.Duration {
 	return time.Duration(float64(latBase) * math.Pow(latFactor, float64(i)))
 }
 
-func (w *latencyWindow) observe(node string, d time.Duration) {
-	v, ok := w.nodes.Load(node)
-	if !ok {
-		v, _ = w.nodes.LoadOrStore(node, new(nodeLatency))
+// observe records a read's first-byte latency d on node; with factor > 0
+// it also counts whether the read was late: as slow as an outlier of the
+// pool's last view (see slowOutlier).
+func (w *latencyWindow) observe(node string, d time.Duration, factor float64) {
+	nl := w.node(node)
+	nl.count(d, w.span)
+	if median := time.Duration(w.median.Load()); factor > 0 && median > 0 && slowOutlier(d, median, factor) {
+		w.lateRead(nl)
+	} else {
+		nl.late.Store(0)
 	}
-	nl := v.(*nodeLatency)
+}
+
+// observeLost records a read node lost to its hedged twin after waiting
+// d: a late read, and (if sample) d as a sample of the node's latency, a
+// lower bound.
+func (w *latencyWindow) observeLost(node string, d time.Duration, sample bool) {
+	nl := w.node(node)
+	if sample {
+		nl.count(d, w.span)
+	} else {
+		nl.last.Store(time.Now().UnixNano())
+	}
+	w.lateRead(nl)
+}
+
+// lateRead counts a late read of nl; the one that makes recentLate in a
+// row expires the cached view, so that the next read avoids the node.
+func (w *latencyWindow) lateRead(nl *nodeLatency) {
+	if nl.late.Add(1) == recentLate {
+		w.expire()
+	}
+}
+
+func (w *latencyWindow) node(name string) *nodeLatency {
+	v, ok := w.nodes.Load(name)
+	if !ok {
+		v, _ = w.nodes.LoadOrStore(name, new(nodeLatency))
+	}
+	return v.(*nodeLatency)
+}
+
+// count adds d to the node's current generation.
+func (nl *nodeLatency) count(d, span time.Duration) {
 	now := time.Now().UnixNano()
 	nl.last.Store(now)
 	g := nl.gen.Load()
-	if now-g > int64(w.span) && nl.gen.CompareAndSwap(g, now) {
+	if now-g > int64(span) && nl.gen.CompareAndSwap(g, now) {
 		// A new generation: the older one is cleared and becomes current.
 		next := 1 - nl.cur.Load()
 		for i := range nl.counts[next] {
@@ -345,6 +402,8 @@ func (w *latencyWindow) view(q float64, floor, ceiling time.Duration, factor flo
 		wasSlow = w.cached.slow
 	}
 	few := map[string]time.Duration{} // was slow, fewer than minSamples: its p50, or 0 with too few
+	var late []string                 // nodes whose last reads were all late (see recentLate)
+	seen := 0                         // nodes with recent reads
 	now := time.Now().UnixNano()
 	w.nodes.Range(func(k, val any) bool {
 		nl := val.(*nodeLatency)
@@ -352,6 +411,10 @@ func (w *latencyWindow) view(q float64, floor, ceiling time.Duration, factor flo
 			// Nothing observed for two spans (a node reads avoid, or
 			// that was down): its old samples say nothing about it now.
 			return true
+		}
+		seen++
+		if nl.lateInARow() {
+			late = append(late, k.(string))
 		}
 		var counts [latBuckets]uint64
 		var total uint64
@@ -402,8 +465,18 @@ func (w *latencyWindow) view(q float64, floor, ceiling time.Duration, factor flo
 				v.slow = append(v.slow, n)
 			}
 		}
-		slices.Sort(v.slow)
 	}
+	// Late in a row: an outlier only while fewer than half of the nodes
+	// seen are (when every node is late the pool is slow, not a node).
+	if factor > 0 && 2*len(late) < seen {
+		for _, n := range late {
+			if !slices.Contains(v.slow, n) {
+				v.slow = append(v.slow, n)
+			}
+		}
+	}
+	slices.Sort(v.slow)
+	w.median.Store(int64(v.median))
 	w.cached, w.cachedAt = v, time.Now()
 	v.at = w.cachedAt
 	w.fresh.Store(v)
