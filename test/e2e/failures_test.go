@@ -500,7 +500,7 @@ func testHang(t *testing.T, e *env) {
 		c, d := win(rs, m), win(rd, m)
 		e.rep.addf(sc, m+" started between ejection and SIGCONT: via caddy | direct to a live node", "p99 %s max %s | p99 %s max %s", ms(c.P99), ms(c.Max), ms(d.P99), ms(d.Max))
 	}
-	e.rep.addf(sc, "failed GET+HEAD (of them: on objects locked by a request frozen with the node / MinIO's 404 to a request held on it) / PUT (client timeout 30s)", "%d (%d / %d) / %d",
+	e.rep.addf(sc, "failed GET+HEAD (of them: on objects locked by a request frozen with the node / MinIO's 404 to a request held on it) / PUT (client timeout "+defaultLoadTimeout.String()+")", "%d (%d / %d) / %d",
 		len(failedBy(rs, http.MethodGet, http.MethodHead)), lockedFails, heldAnswers, len(failedBy(rs, http.MethodPut)))
 	e.rep.addf(sc, "objects locked by a request running on the node at SIGSTOP", "%d", len(lockedAtStop))
 	e.rep.addf(sc, "recovery: SIGCONT -> routable", "%s", ms(backAt.Sub(contAt)))

@@ -58,9 +58,17 @@ type loadConfig struct {
 	KeysPerW    int           // keys per group, default 8
 	Rate        int           // requests started per second, default 160
 	MaxInFlight int           // bound on requests in flight; above it new ones are shed (counted), default 512
-	Timeout     time.Duration // client timeout per request, default 30s
+	Timeout     time.Duration // client timeout per request, default 45s (see defaultLoadTimeout)
 	MaxDuration time.Duration // hard bound on the run, default 2m
 }
+
+// defaultLoadTimeout is above MinIO's drive timeout (30 s,
+// MINIO_DRIVE_MAX_TIMEOUT; internal/config/drive): a write whose node
+// waits that long on a peer's drive call (seen: a PUT on a live node 372 ms
+// after a peer restarted, answered by nobody within the old 30 s client
+// timeout) gets MinIO's own answer, as an S3 SDK, which sets no request
+// timeout by default, would; the timeout only bounds the test.
+const defaultLoadTimeout = 45 * time.Second
 
 // requestIDHeader carries a unique id on every request the test's clients
 // send (doOp, requestTagger). Caddy's access log records request headers,
@@ -232,7 +240,7 @@ func (c loadConfig) withDefaults() loadConfig {
 		c.MaxInFlight = 512
 	}
 	if c.Timeout == 0 {
-		c.Timeout = 30 * time.Second
+		c.Timeout = defaultLoadTimeout
 	}
 	if c.MaxDuration == 0 {
 		c.MaxDuration = 2 * time.Minute
