@@ -151,15 +151,8 @@ func TestLateInARow(t *testing.T) {
 // (5%, 10 saved) runs out and reads wait on it unhedged. Only the reads
 // that keep measuring it (one in 64 of its own) wait for it.
 func TestReadsAvoidANodeThatTurnsSlow(t *testing.T) {
-	a, b, c, d := newFakeNode(t, slow), newFakeNode(t, serve), newFakeNode(t, serve), newFakeNode(t, serve)
-	proxy := poolProxy("turnsslow", nil, map[string]any{"hedge": "adaptive"}, a.addr(), b.addr(), c.addr(), d.addr())
-	handlers := proxy["routes"].([]any)[0].(map[string]any)["handle"].([]any)
-	handlers[1].(map[string]any)["load_balancing"].(map[string]any)["selection_policy"] = map[string]any{"policy": "round_robin"}
-	base := startProxy(t, withStatus(proxy))
-	eventually(t, "all ready", func() bool {
-		s := nodeStates(t, base, "turnsslow")
-		return len(s) == 4 && s[a.addr()] == "ready: status 200" && s[d.addr()] == "ready: status 200"
-	})
+	a := newFakeNode(t, slow)
+	base := startRoundRobinHedged(t, "turnsslow", a)
 	// reads sends n reads one after the other and counts those that took
 	// longer than late.
 	const late = 100 * time.Millisecond
@@ -192,17 +185,9 @@ func TestReadsAvoidANodeThatTurnsSlow(t *testing.T) {
 // one in 64 that keeps measuring it; hedging alone (5% budget) could not
 // save a quarter of the reads.
 func TestReadsAvoidASlowNode(t *testing.T) {
-	a, b, c, d := newFakeNode(t, slow), newFakeNode(t, serve), newFakeNode(t, serve), newFakeNode(t, serve)
+	a := newFakeNode(t, slow)
 	a.delay.Store(int64(150 * time.Millisecond))
-	proxy := poolProxy("slowreads", nil, map[string]any{"hedge": "adaptive"}, a.addr(), b.addr(), c.addr(), d.addr())
-	// Round robin: every node gets a quarter of the first attempts.
-	handlers := proxy["routes"].([]any)[0].(map[string]any)["handle"].([]any)
-	handlers[1].(map[string]any)["load_balancing"].(map[string]any)["selection_policy"] = map[string]any{"policy": "round_robin"}
-	base := startProxy(t, withStatus(proxy))
-	eventually(t, "all ready", func() bool {
-		s := nodeStates(t, base, "slowreads")
-		return len(s) == 4 && s[a.addr()] == "ready: status 200" && s[d.addr()] == "ready: status 200"
-	})
+	base := startRoundRobinHedged(t, "slowreads", a)
 	// reads sends n reads one after the other and counts those a served.
 	reads := func(n int) int {
 		onA := 0
@@ -227,4 +212,20 @@ func TestReadsAvoidASlowNode(t *testing.T) {
 	onA := reads(n)
 	assert.LessOrEqual(t, onA, n/4/slowSampleEvery+4, "reads kept going to the slow node (a quarter would, without avoiding it)")
 	t.Logf("the slow node served %d of %d reads (a quarter without avoiding it)", onA, n)
+}
+
+// startRoundRobinHedged starts a proxy with the adaptive hedge over a and
+// three nodes that serve at once, round robin (every node gets a quarter
+// of the first attempts), and waits until all four are ready.
+func startRoundRobinHedged(t *testing.T, pool string, a *fakeNode) string {
+	b, c, d := newFakeNode(t, serve), newFakeNode(t, serve), newFakeNode(t, serve)
+	proxy := poolProxy(pool, nil, map[string]any{"hedge": "adaptive"}, a.addr(), b.addr(), c.addr(), d.addr())
+	handlers := proxy["routes"].([]any)[0].(map[string]any)["handle"].([]any)
+	handlers[1].(map[string]any)["load_balancing"].(map[string]any)["selection_policy"] = map[string]any{"policy": "round_robin"}
+	base := startProxy(t, withStatus(proxy))
+	eventually(t, "all ready", func() bool {
+		s := nodeStates(t, base, pool)
+		return len(s) == 4 && s[a.addr()] == "ready: status 200" && s[d.addr()] == "ready: status 200"
+	})
+	return base
 }
