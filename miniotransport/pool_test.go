@@ -593,6 +593,33 @@ func TestHedgedPairTimesOutThenWaits(t *testing.T) {
 	assert.Equal(t, "ok "+c.addr(), string(body), "the third node, waited for past try_timeout")
 }
 
+// TestHedgedPairTimesOutWithNoOtherNode: when the attempt and its hedged
+// twin both stall past try_timeout and no other node is left (MinIO
+// stalling everywhere on a frozen node, the frozen one out of the pool),
+// session_affinity sends the retry back to the key's node, which answers
+// without a try deadline: not the 504 of the abandoned pair.
+func TestHedgedPairTimesOutWithNoOtherNode(t *testing.T) {
+	a, b := newFakeNode(t, slow), newFakeNode(t, slow)
+	pool := map[string]any{"interval": int64(time.Hour), "timeout": int64(time.Second)}
+	proxy := poolProxy("pairalone", pool, map[string]any{
+		"try_timeout": int64(300 * time.Millisecond), "hedge": "50ms", "hedge_budget": 1.0,
+	}, a.addr(), b.addr())
+	rp := proxy["routes"].([]any)[0].(map[string]any)["handle"].([]any)[1].(map[string]any)
+	rp["load_balancing"].(map[string]any)["selection_policy"] = map[string]any{"policy": "session_affinity"}
+	base := startProxy(t, withStatus(proxy))
+	eventually(t, "both ready", func() bool {
+		s := nodeStates(t, base, "pairalone")
+		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
+	})
+	a.delay.Store(int64(600 * time.Millisecond))
+	b.delay.Store(int64(600 * time.Millisecond))
+	resp, err := client().Get(base + "/bucket/object?sessionid=s1")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+}
+
 // TestRejoinedNodes404GoesToTheNextNode: a node that became routable
 // again a moment ago and answers a read 404 (MinIO on a restarted node
 // that has not reconnected to its peers yet) is not believed: the read

@@ -45,7 +45,8 @@ func (s *SessionAffinitySelection) Select(pool reverseproxy.UpstreamPool, r *htt
 	// On a retry through the minio transport, its trace of this request
 	// says which nodes were tried and why they failed: every node that
 	// failed is skipped, and a node that refused because it was going away
-	// may serve the request once it is back (a whole-cluster restart).
+	// may serve the request once it is back (a whole-cluster restart);
+	// with no node left, one it timed out on is taken again (mayRevisit).
 	// Without the trace, the retry continues strictly below the score of
 	// the upstream that just failed, which skips every node tried before.
 	var prev string
@@ -106,9 +107,12 @@ func (s *SessionAffinitySelection) pick(pool reverseproxy.UpstreamPool, key uint
 		if hasLimit {
 			limit = score(key, addrHash(canonAddr(prev)))
 		}
-		up := s.pickPlain(pool, key, limit, hasLimit, capacity, tr)
+		up := s.pickPlain(pool, key, limit, hasLimit, capacity, tr, false)
 		if up == nil && capacity > 0 {
-			up = s.pickPlain(pool, key, limit, hasLimit, 0, tr)
+			up = s.pickPlain(pool, key, limit, hasLimit, 0, tr, false)
+		}
+		if up == nil && mayRevisit(tr) {
+			up = s.pickPlain(pool, key, limit, hasLimit, 0, tr, true)
 		}
 		return up
 	}
@@ -116,18 +120,44 @@ func (s *SessionAffinitySelection) pick(pool reverseproxy.UpstreamPool, key uint
 	if hasLimit {
 		limit = weightedScore(score(key, addrHash(canonAddr(prev))), s.weight(prev))
 	}
-	up := s.pickWeighted(pool, key, limit, hasLimit, capacity, tr)
+	up := s.pickWeighted(pool, key, limit, hasLimit, capacity, tr, false)
 	if up == nil && capacity > 0 {
-		up = s.pickWeighted(pool, key, limit, hasLimit, 0, tr)
+		up = s.pickWeighted(pool, key, limit, hasLimit, 0, tr, false)
+	}
+	if up == nil && mayRevisit(tr) {
+		up = s.pickWeighted(pool, key, limit, hasLimit, 0, tr, true)
 	}
 	return up
 }
 
-func (s *SessionAffinitySelection) pickPlain(pool reverseproxy.UpstreamPool, key, limit uint64, hasLimit bool, capacity int, tr *proxytrace.Trace) *reverseproxy.Upstream {
+// mayRevisit reports whether a retry that found no node left to try may go
+// back to a node where an attempt of this request timed out. On MinIO a
+// try_timeout is as often the whole cluster stalling on a frozen node's
+// drive and locks as one node: with every other node tried or out of the
+// pool, the request goes back to the best of those nodes, and the
+// transport lets that attempt wait without a try deadline (a request is
+// abandoned at most once). Without it Caddy's retries found no upstream at
+// once and the client got the 504 of the timed-out attempt (seen in
+// TestSlowNodes: a hedged pair timed out while a SIGSTOPped node stalled
+// its peers, and the only other node was ejected).
+func mayRevisit(tr *proxytrace.Trace) bool {
+	return tr != nil && tr.TimedOutOnce()
+}
+
+// skip reports whether a retry may not go to node: the trace says the
+// request failed there, unless revisit allows a node it timed out on.
+func skip(tr *proxytrace.Trace, node string, revisit bool) bool {
+	if tr == nil || tr.MayRetryOn(node) {
+		return false
+	}
+	return !revisit || tr.LastFailure(node) != proxytrace.TimedOut
+}
+
+func (s *SessionAffinitySelection) pickPlain(pool reverseproxy.UpstreamPool, key, limit uint64, hasLimit bool, capacity int, tr *proxytrace.Trace, revisit bool) *reverseproxy.Upstream {
 	var best *reverseproxy.Upstream
 	var bestScore uint64
 	for _, up := range pool {
-		if !up.Available() || (tr != nil && !tr.MayRetryOn(canonAddr(up.Dial))) {
+		if !up.Available() || skip(tr, canonAddr(up.Dial), revisit) {
 			continue
 		}
 		ah, _ := s.addrs.lookup(up.Dial, s.weights)
@@ -143,11 +173,11 @@ func (s *SessionAffinitySelection) pickPlain(pool reverseproxy.UpstreamPool, key
 	return best
 }
 
-func (s *SessionAffinitySelection) pickWeighted(pool reverseproxy.UpstreamPool, key uint64, limit float64, hasLimit bool, capacity int, tr *proxytrace.Trace) *reverseproxy.Upstream {
+func (s *SessionAffinitySelection) pickWeighted(pool reverseproxy.UpstreamPool, key uint64, limit float64, hasLimit bool, capacity int, tr *proxytrace.Trace, revisit bool) *reverseproxy.Upstream {
 	var best *reverseproxy.Upstream
 	bestScore := math.Inf(-1)
 	for _, up := range pool {
-		if !up.Available() || (tr != nil && !tr.MayRetryOn(canonAddr(up.Dial))) {
+		if !up.Available() || skip(tr, canonAddr(up.Dial), revisit) {
 			continue
 		}
 		ah, w := s.addrs.lookup(up.Dial, s.weights)

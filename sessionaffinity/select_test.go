@@ -14,6 +14,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/minio-lb/caddy-minio-lb/internal/proxytrace"
+	"github.com/minio-lb/caddy-minio-lb/internal/s3op"
 )
 
 // sessionReq is a request carrying session id id.
@@ -329,4 +332,44 @@ func TestPlaceholdersAndResponseHeader(t *testing.T) {
 	_, ok := replacerOf(r).Get(placeholderKeyHash)
 	assert.False(t, ok)
 	assert.Empty(t, w.Header())
+}
+
+// TestRetryWithTheMinIOTrace: on a retry through the minio transport, the
+// request's trace decides: nodes it failed on are skipped; when none is
+// left and an attempt timed out (MinIO stalling everywhere on a frozen
+// node), the retry goes back to the best node it timed out on instead of
+// finding no upstream; other failures are never revisited.
+func TestRetryWithTheMinIOTrace(t *testing.T) {
+	p := provisioned(t, &SessionAffinitySelection{Salt: "s", Sources: exampleChain()})
+	nodes := addrs(3)
+	pool3, pool2 := newPool(nodes...), newPool(nodes[:2]...)
+	for _, tc := range []struct {
+		name     string
+		pool     reverseproxy.UpstreamPool
+		failures []proxytrace.Failure // of the key's first nodes, in its order
+		want     int                  // index in the key's order, -1: none
+	}{
+		{"first timed out: the next node", pool3, []proxytrace.Failure{proxytrace.TimedOut}, 1},
+		{"two timed out, a third node left: the third", pool3, []proxytrace.Failure{proxytrace.TimedOut, proxytrace.TimedOut}, 2},
+		{"both nodes of the pool timed out: back to the first", pool2, []proxytrace.Failure{proxytrace.TimedOut, proxytrace.TimedOut}, 0},
+		{"one timed out, the other failed: back to the one that timed out", pool2, []proxytrace.Failure{proxytrace.Error, proxytrace.TimedOut}, 1},
+		{"both failed otherwise: none", pool2, []proxytrace.Failure{proxytrace.Error, proxytrace.Busy}, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := req("GET", "/b/obj?sessionid=s1")
+			order := rendezvousOrder(t, p, tc.pool, r)
+			tr := proxytrace.Ensure(r, s3op.Classify(r.Method, r.Host, r.URL.Path, r.URL.RawQuery, nil))
+			for i, f := range tc.failures {
+				tr.Fail(tr.Add(order[i], false), f)
+			}
+			r.URL.Host = order[len(tc.failures)-1] // a retry
+			up := p.Select(tc.pool, r, nil)
+			if tc.want < 0 {
+				assert.Nil(t, up)
+				return
+			}
+			require.NotNil(t, up)
+			assert.Equal(t, order[tc.want], up.Dial)
+		})
+	}
 }
