@@ -57,6 +57,20 @@ func poolProxy(name string, pool map[string]any, transport map[string]any, nodes
 	}
 }
 
+// startAffinityPair starts poolProxy over a and b with session_affinity
+// as the selection policy and waits until both are ready.
+func startAffinityPair(t *testing.T, name string, pool, transport map[string]any, a, b *fakeNode) string {
+	proxy := poolProxy(name, pool, transport, a.addr(), b.addr())
+	rp := proxy["routes"].([]any)[0].(map[string]any)["handle"].([]any)[1].(map[string]any)
+	rp["load_balancing"].(map[string]any)["selection_policy"] = map[string]any{"policy": "session_affinity"}
+	base := startProxy(t, withStatus(proxy))
+	eventually(t, "both ready", func() bool {
+		s := nodeStates(t, base, name)
+		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
+	})
+	return base
+}
+
 // statusOf reads a pool's node states from the status page of an extra
 // route: it is served on /upstream/health/ by withStatus.
 func withStatus(proxy map[string]any) map[string]any {
@@ -281,14 +295,7 @@ func TestHoldBounds(t *testing.T) {
 // node of its key. The key is one whose first node is the busy one.
 func TestBusyIsNotDead(t *testing.T) {
 	a, b := newFakeNode(t, serve), newFakeNode(t, serve)
-	proxy := poolProxy("busy", map[string]any{"busy_window": int64(time.Minute)}, nil, a.addr(), b.addr())
-	rp := proxy["routes"].([]any)[0].(map[string]any)["handle"].([]any)[1].(map[string]any)
-	rp["load_balancing"].(map[string]any)["selection_policy"] = map[string]any{"policy": "session_affinity"}
-	base := startProxy(t, withStatus(proxy))
-	eventually(t, "both ready", func() bool {
-		s := nodeStates(t, base, "busy")
-		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
-	})
+	base := startAffinityPair(t, "busy", map[string]any{"busy_window": int64(time.Minute)}, nil, a, b)
 	key := ""
 	for i := 0; key == "" && i < 100; i++ {
 		resp, err := client().Get(fmt.Sprintf("%s/bucket/object?sessionid=k%d", base, i))
@@ -601,16 +608,9 @@ func TestHedgedPairTimesOutThenWaits(t *testing.T) {
 func TestHedgedPairTimesOutWithNoOtherNode(t *testing.T) {
 	a, b := newFakeNode(t, slow), newFakeNode(t, slow)
 	pool := map[string]any{"interval": int64(time.Hour), "timeout": int64(time.Second)}
-	proxy := poolProxy("pairalone", pool, map[string]any{
+	base := startAffinityPair(t, "pairalone", pool, map[string]any{
 		"try_timeout": int64(300 * time.Millisecond), "hedge": "50ms", "hedge_budget": 1.0,
-	}, a.addr(), b.addr())
-	rp := proxy["routes"].([]any)[0].(map[string]any)["handle"].([]any)[1].(map[string]any)
-	rp["load_balancing"].(map[string]any)["selection_policy"] = map[string]any{"policy": "session_affinity"}
-	base := startProxy(t, withStatus(proxy))
-	eventually(t, "both ready", func() bool {
-		s := nodeStates(t, base, "pairalone")
-		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
-	})
+	}, a, b)
 	a.delay.Store(int64(600 * time.Millisecond))
 	b.delay.Store(int64(600 * time.Millisecond))
 	resp, err := client().Get(base + "/bucket/object?sessionid=s1")
