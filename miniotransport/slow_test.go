@@ -154,8 +154,11 @@ func TestReadsAvoidANodeThatTurnsSlow(t *testing.T) {
 	a := newFakeNode(t, slow)
 	base := startRoundRobinHedged(t, "turnsslow", a)
 	// reads sends n reads one after the other and counts those that took
-	// longer than late.
-	const late = 100 * time.Millisecond
+	// longer than late: near the slow node's 300 ms, which a hedged read
+	// (10 ms delay, then a node that answers at once) or a busy machine
+	// does not reach (seen with 100 ms: 2 reads over it in a parallel
+	// package run).
+	const late = 250 * time.Millisecond
 	reads := func(n int) (slowReads int) {
 		for range n {
 			start := time.Now()
@@ -177,7 +180,10 @@ func TestReadsAvoidANodeThatTurnsSlow(t *testing.T) {
 	const n = 128
 	got := reads(n)
 	t.Logf("reads over %s once a node turned slow: %d of %d (a quarter would wait on it without hedging)", late, got, n)
-	assert.LessOrEqual(t, got, n/4/slowSampleEvery+1, "reads waited on the node that turned slow")
+	// Allowed: the reads that measure the slow node (one in 64 of its
+	// quarter: none or one of 128), and one more; without the rule 16 of
+	// 128 waited.
+	assert.LessOrEqual(t, got, n/4/slowSampleEvery+2, "reads waited on the node that turned slow")
 }
 
 // TestReadsAvoidASlowNode: through a real reverse_proxy, reads that
