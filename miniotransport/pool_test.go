@@ -63,6 +63,12 @@ func startAffinityPair(t *testing.T, name string, pool, transport map[string]any
 	proxy := poolProxy(name, pool, transport, a.addr(), b.addr())
 	rp := proxy["routes"].([]any)[0].(map[string]any)["handle"].([]any)[1].(map[string]any)
 	rp["load_balancing"].(map[string]any)["selection_policy"] = map[string]any{"policy": "session_affinity"}
+	return startReadyPair(t, name, proxy, a, b)
+}
+
+// startReadyPair starts proxy (a poolProxy of pool name over a and b) with
+// the status page and waits until both nodes are ready.
+func startReadyPair(t *testing.T, name string, proxy map[string]any, a, b *fakeNode) string {
 	base := startProxy(t, withStatus(proxy))
 	eventually(t, "both ready", func() bool {
 		s := nodeStates(t, base, name)
@@ -183,11 +189,7 @@ func TestGoingAwayEjectsAtOnce(t *testing.T) {
 func TestHoldRidesThroughAnOutage(t *testing.T) {
 	a, b := newFakeNode(t, serve), newFakeNode(t, serve)
 	pool := map[string]any{"interval": int64(time.Hour), "rise": 3, "fall": 3, "hold": int64(10 * time.Second)}
-	base := startProxy(t, withStatus(poolProxy("hold", pool, nil, a.addr(), b.addr())))
-	eventually(t, "both ready", func() bool {
-		s := nodeStates(t, base, "hold")
-		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
-	})
+	base := startReadyPair(t, "hold", poolProxy("hold", pool, nil, a.addr(), b.addr()), a, b)
 	a.down()
 	b.down()
 	// The first request finds both down (dial refused): each is ejected
@@ -719,11 +721,7 @@ func TestRevisitPauses(t *testing.T) {
 	// both nodes routable while they refuse connections, as in the moment
 	// before their ejection lands.
 	pool := map[string]any{"interval": int64(time.Hour), "passive_fails": 1000, "hold": int64(10 * time.Second)}
-	base := startProxy(t, withStatus(poolProxy("revisit", pool, nil, a.addr(), b.addr())))
-	eventually(t, "both ready", func() bool {
-		s := nodeStates(t, base, "revisit")
-		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
-	})
+	base := startReadyPair(t, "revisit", poolProxy("revisit", pool, nil, a.addr(), b.addr()), a, b)
 	a.down()
 	b.down()
 	// Attempts: a, b (refused at once), then a again after the pause: a
