@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -186,6 +187,29 @@ func TestStartedResponseIsNotCut(t *testing.T) {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	assert.Equal(t, "0123456789", string(b), "3 s of body after a 1 s try_timeout")
+}
+
+// TestHeadersAtTheDeadlineAreNotCut: response headers that arrive as
+// try_timeout passes never reach the client with a body the deadline's
+// cancel cut short: the read goes to the next node and the client gets a
+// whole answer.
+func TestHeadersAtTheDeadlineAreNotCut(t *testing.T) {
+	a, b := newFakeNode(t, trickle), newFakeNode(t, serve)
+	var once sync.Once
+	testHookResponseHead = func() {
+		// The first node's headers arrived; the deadline passes before
+		// the leg takes them.
+		once.Do(func() { time.Sleep(300 * time.Millisecond) })
+	}
+	t.Cleanup(func() { testHookResponseHead = nil })
+	base := startProxy(t, staticProxy(map[string]any{"try_timeout": int64(100 * time.Millisecond)}, a.addr(), b.addr()))
+	resp, err := client().Get(base + "/bucket/object")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err, "the body of a 200 must arrive whole")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "ok "+b.addr(), string(body))
 }
 
 // TestReplayedBodyGoesToTheNextNode: a PUT body of at most replay_body

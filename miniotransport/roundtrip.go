@@ -276,9 +276,15 @@ type leg struct {
 	rec    *attemptRec
 
 	mu      sync.Mutex
-	timer   *time.Timer
-	stopped bool // the response headers arrived: no deadline applies any more
+	timer   *time.Timer // nil once the deadline no longer applies (100 Continue)
+	stopped bool        // the response headers arrived: no deadline applies any more
+	fired   bool        // the deadline cancelled the leg
 }
+
+// testHookResponseHead, when set by a test, runs after the node's response
+// headers arrived and before the leg's deadline is stopped: the moment a
+// deadline passing at the same time must not cut the response.
+var testHookResponseHead func()
 
 // newLeg prepares req for node with its deadline: a read (with
 // readDeadline: see quickFirstByte) gets try_timeout until the first
@@ -326,27 +332,41 @@ func (t *Transport) newLeg(req *http.Request, st *requestState, node string, hed
 	return l
 }
 
-// arm starts the leg's deadline.
+// arm starts the leg's deadline. The deadline cancels the leg only while
+// it applies, under the leg's lock: headers that arrive as it passes are
+// either taken before it fires (disarm) or abandoned with the leg (the
+// cancel closed their connection, so their body could not be read to its
+// end: seen as a GET cut after its 200 when a stalled node answered a
+// burst of reads at try_timeout).
 func (l *leg) arm(d time.Duration, cause error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.stopped {
 		return
 	}
-	if l.timer != nil {
-		l.timer.Stop()
-	}
-	l.timer = time.AfterFunc(d, func() { l.cancel(cause) })
+	var timer *time.Timer
+	timer = time.AfterFunc(d, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.stopped || l.timer != timer {
+			return
+		}
+		l.fired = true
+		l.cancel(cause)
+	})
+	l.timer = timer
 }
 
-// disarm stops the deadline for good: the response has started.
-func (l *leg) disarm() {
+// disarm stops the deadline for good: the response has started. It
+// reports whether the deadline had cancelled the leg already.
+func (l *leg) disarm() (fired bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.stopped = true
 	if l.timer != nil {
 		l.timer.Stop()
 	}
+	return l.fired
 }
 
 // got1xx: on 100 Continue the node is alive and reads the body; the try
@@ -369,7 +389,16 @@ func (l *leg) got1xx(code int, _ textproto.MIMEHeader) error {
 // roundTrip sends the leg through Caddy's HTTP transport.
 func (l *leg) roundTrip() (*http.Response, error) {
 	resp, err := l.t.HTTPTransport.RoundTrip(l.req)
-	l.disarm()
+	if testHookResponseHead != nil && err == nil {
+		testHookResponseHead()
+	}
+	if l.disarm() && err == nil {
+		// The deadline passed as the headers arrived and its cancel broke
+		// the body: the answer is abandoned as a timeout (a read goes to
+		// the next node), never handed to the client half-read.
+		_ = resp.Body.Close()
+		resp, err = nil, context.Cause(l.ctx)
+	}
 	if err != nil {
 		return nil, l.explain(err)
 	}
