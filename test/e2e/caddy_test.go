@@ -220,6 +220,24 @@ func (p *caddyProc) leftReady(tb testing.TB, pool, addr string, after time.Time)
 	return time.Time{}
 }
 
+// busyDuring reports whether node addr of pool was in state busy at any
+// moment of [from, to], from Caddy's log of its state changes.
+func (p *caddyProc) busyDuring(tb testing.TB, pool, addr string, from, to time.Time) bool {
+	tb.Helper()
+	busy := false // its state at from: the last change before it says
+	for _, c := range p.stateChanges(tb) {
+		if c.Pool != pool || c.Node != addr || c.At.After(to) {
+			continue
+		}
+		if c.At.Before(from) {
+			busy = c.To == "busy"
+		} else if c.To == "busy" {
+			return true
+		}
+	}
+	return busy
+}
+
 // allReady reports whether every node of every pool is in state ready.
 func (s status) allReady() bool {
 	if len(s.Pools) == 0 {
