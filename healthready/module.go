@@ -163,7 +163,8 @@ type HealthReady struct {
 	HoldMax int `json:"hold_max,omitempty"`
 
 	// How long a node that said it is busy keeps a reduced share (half) of
-	// new requests after its last busy answer. Default: 5s.
+	// new requests after its last busy answer, and a node that answered
+	// 503 SlowDownWrite takes no writes (see NodeCannotWrite). Default: 5s.
 	BusyWindow caddy.Duration `json:"busy_window,omitempty"`
 
 	// The pool's name on the status page and in metrics. Default: the
@@ -214,6 +215,9 @@ type node struct {
 	// rejoined: when the node last became routable again after it was
 	// out (unix nanos; 0: routable since the pool began). See JustRejoined.
 	rejoined atomic.Int64
+	// noWriteUntil: until when the node takes no writes (unix nanos): it
+	// answered 503 SlowDownWrite. See NodeCannotWrite.
+	noWriteUntil atomic.Int64
 }
 
 // snapshot is the routable set, rebuilt on change only.

@@ -75,6 +75,31 @@ func (h *HealthReady) NodeBusy(node, reason string) {
 	}
 }
 
+// NodeCannotWrite says node answered 503 SlowDownWrite: in its own view
+// its erasure set has no write quorum (MinIO maps errErasureWriteQuorum to
+// it and to nothing else; seen on a node restarted a moment ago that had
+// not reconnected to every peer yet). It is busy (NodeBusy) and takes no
+// write for busy_window (CanWrite), because a write it refuses can cost
+// data: MinIO undoes a refused overwrite on the drives it reached, and for
+// a small object stored inline in xl.meta the undo deletes xl.meta
+// (xl-storage.go DeleteVersion with UndoWrite and no old data dir), so
+// reads answer 404 for an object that exists until the next write of it.
+func (h *HealthReady) NodeCannotWrite(node, reason string) {
+	n := h.byAddr[node]
+	if n == nil {
+		return
+	}
+	n.noWriteUntil.Store(time.Now().Add(time.Duration(h.BusyWindow)).UnixNano())
+	h.NodeBusy(node, reason)
+}
+
+// CanWrite reports whether node may take writes: it did not answer 503
+// SlowDownWrite within busy_window (see NodeCannotWrite).
+func (h *HealthReady) CanWrite(node string) bool {
+	n := h.byAddr[node]
+	return n == nil || time.Now().UnixNano() >= n.noWriteUntil.Load()
+}
+
 // NodeSlow says node did not answer an attempt within the transport's
 // try_timeout. That is not a failure by itself: on MinIO a request often
 // waits for a lock held for a frozen peer, on every node alike. The node

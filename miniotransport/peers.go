@@ -23,6 +23,12 @@ type nodeSource interface {
 	// NodeBusy lowers node's share of new requests for a while: it refused
 	// a request as busy (429, 503 SlowDown/ServerBusy). Busy is not dead.
 	NodeBusy(node, reason string)
+	// NodeCannotWrite says node answered 503 SlowDownWrite (no write
+	// quorum in its own view): it is busy, and takes no write for a while.
+	NodeCannotWrite(node, reason string)
+	// CanWrite reports whether node may take writes now (see
+	// NodeCannotWrite).
+	CanWrite(node string) bool
 	// NodeSlow says node did not answer an attempt within try_timeout: the
 	// pool probes it at once and ejects it if the probe fails too (a
 	// frozen node); a node that answers its probe stays (the attempt was

@@ -326,6 +326,51 @@ func TestBusyIsNotDead(t *testing.T) {
 	assert.EqualValues(t, n, b.served.Load()-served)
 }
 
+// TestNoWritesWithoutWriteQuorum: a node that answered 503 SlowDownWrite
+// (MinIO: no write quorum in its own view) takes no write for busy_window,
+// even once it would take it (a write it refuses can delete a small
+// object's previous version: healthready's NodeCannotWrite); the writes of
+// its keys go to their next node, its reads still reach it (busy: half its
+// share).
+func TestNoWritesWithoutWriteQuorum(t *testing.T) {
+	a, b := newFakeNode(t, serve), newFakeNode(t, serve)
+	base := startAffinityPair(t, "nowrite", map[string]any{"busy_window": int64(time.Minute)}, nil, a, b)
+	key := ""
+	for i := 0; key == "" && i < 100; i++ {
+		resp, err := client().Get(fmt.Sprintf("%s/bucket/object?sessionid=k%d", base, i))
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		if resp.Header.Get("X-Node") == a.addr() {
+			key = fmt.Sprintf("k%d", i)
+		}
+	}
+	require.NotEmpty(t, key, "a key whose first node is a")
+	url := base + "/bucket/object?sessionid=" + key
+	body, _ := payload(t, 1<<10)
+
+	a.mode.Store(int32(slowDown503))
+	status, hdr, msg := put(t, url, body, true)
+	require.Equal(t, http.StatusOK, status, msg)
+	require.Equal(t, b.addr(), hdr.Get("X-Node"), "the refused write went to the next node")
+	assert.Contains(t, nodeStates(t, base, "nowrite")[a.addr()], "busy: busy: answered 503 SlowDownWrite")
+
+	a.mode.Store(int32(serve)) // it would take writes now; the proxy does not know
+	before := a.reqs.Load()
+	for i := range 20 {
+		status, hdr, msg := put(t, url, body, true)
+		require.Equal(t, http.StatusOK, status, "PUT %d: %s", i, msg)
+		assert.Equal(t, b.addr(), hdr.Get("X-Node"), "PUT %d", i)
+	}
+	assert.Zero(t, a.reqs.Load()-before, "no write reached the node without write quorum")
+	for range 20 {
+		resp, err := client().Get(url)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	assert.Positive(t, a.reqs.Load()-before, "its reads still reach it (about half: busy)")
+}
+
 // TestBusyHeadIsNotDead: MinIO answers a HEAD it refuses as busy with 503
 // and no body, the S3 error code in x-minio-error-code. That is busy, as
 // for a GET with the XML error: the node stays routable (busy, never

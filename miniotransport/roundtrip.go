@@ -143,6 +143,20 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
+	if src != nil && !isRead(req) && !src.CanWrite(node) {
+		// The node answered 503 SlowDownWrite a moment ago: a write it
+		// refuses may delete a small object's previous version on the
+		// drives it reached (see healthready's NodeCannotWrite). The
+		// write goes to the next node of its key's order that can write;
+		// with none, to its own node.
+		for _, n := range t.rankedNodes(req, src) {
+			if src.CanWrite(n) && tr.MayRetryOn(n) && !tr.Tried(n) {
+				node = n
+				req = redirect(req, node)
+				break
+			}
+		}
+	}
 	if src != nil && src.Holds() && tr.Tried(node) {
 		// Every routable node already failed this request. Their
 		// ejection reaches the pool a moment later; a retry sent at once
@@ -496,7 +510,11 @@ func (t *Transport) finish(req *http.Request, tr *proxytrace.Trace, src nodeSour
 		} else {
 			tr.Fail(idx, proxytrace.Busy)
 			l.rec.node.Busy()
-			src.NodeBusy(l.node, reason)
+			if code == "SlowDownWrite" {
+				src.NodeCannotWrite(l.node, reason)
+			} else {
+				src.NodeBusy(l.node, reason)
+			}
 		}
 	}
 	if ref != notRefused && !t.NoRetryUnsent {
