@@ -292,22 +292,29 @@ func TestHoldBounds(t *testing.T) {
 	assert.GreaterOrEqual(t, got.took, 700*time.Millisecond, "held for the whole hold")
 }
 
+// sessionOn finds a sessionid whose first node is n, asking with send
+// (client().Get or client().Head).
+func sessionOn(t *testing.T, base string, n *fakeNode, send func(string) (*http.Response, error)) string {
+	t.Helper()
+	for i := range 100 {
+		resp, err := send(fmt.Sprintf("%s/bucket/object?sessionid=k%d", base, i))
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		if resp.Header.Get("X-Node") == n.addr() {
+			return fmt.Sprintf("k%d", i)
+		}
+	}
+	t.Fatalf("no sessionid of 100 has %s as its first node", n.addr())
+	return ""
+}
+
 // TestBusyIsNotDead: a node that answers 429 stays routable (busy, never
 // ejected) with about half its share; every request succeeds on the next
 // node of its key. The key is one whose first node is the busy one.
 func TestBusyIsNotDead(t *testing.T) {
 	a, b := newFakeNode(t, serve), newFakeNode(t, serve)
 	base := startAffinityPair(t, "busy", map[string]any{"busy_window": int64(time.Minute)}, nil, a, b)
-	key := ""
-	for i := 0; key == "" && i < 100; i++ {
-		resp, err := client().Get(fmt.Sprintf("%s/bucket/object?sessionid=k%d", base, i))
-		require.NoError(t, err)
-		_ = resp.Body.Close()
-		if resp.Header.Get("X-Node") == a.addr() {
-			key = fmt.Sprintf("k%d", i)
-		}
-	}
-	require.NotEmpty(t, key, "a key whose first node is a")
+	key := sessionOn(t, base, a, client().Get)
 	a.mode.Store(int32(busy429))
 	before, served := a.reqs.Load(), b.served.Load()
 	const n = 60
@@ -335,16 +342,7 @@ func TestBusyIsNotDead(t *testing.T) {
 func TestNoWritesWithoutWriteQuorum(t *testing.T) {
 	a, b := newFakeNode(t, serve), newFakeNode(t, serve)
 	base := startAffinityPair(t, "nowrite", map[string]any{"busy_window": int64(time.Minute)}, nil, a, b)
-	key := ""
-	for i := 0; key == "" && i < 100; i++ {
-		resp, err := client().Get(fmt.Sprintf("%s/bucket/object?sessionid=k%d", base, i))
-		require.NoError(t, err)
-		_ = resp.Body.Close()
-		if resp.Header.Get("X-Node") == a.addr() {
-			key = fmt.Sprintf("k%d", i)
-		}
-	}
-	require.NotEmpty(t, key, "a key whose first node is a")
+	key := sessionOn(t, base, a, client().Get)
 	url := base + "/bucket/object?sessionid=" + key
 	body, _ := payload(t, 1<<10)
 
@@ -389,16 +387,7 @@ func TestBusyHeadIsNotDead(t *testing.T) {
 		s := nodeStates(t, base, "busyhead")
 		return s[a.addr()] == "ready: status 200" && s[b.addr()] == "ready: status 200"
 	})
-	key := ""
-	for i := 0; key == "" && i < 100; i++ {
-		resp, err := client().Head(fmt.Sprintf("%s/bucket/object?sessionid=k%d", base, i))
-		require.NoError(t, err)
-		_ = resp.Body.Close()
-		if resp.Header.Get("X-Node") == a.addr() {
-			key = fmt.Sprintf("k%d", i)
-		}
-	}
-	require.NotEmpty(t, key, "a key whose first node is a")
+	key := sessionOn(t, base, a, client().Head)
 	a.mode.Store(int32(slowDownHeadersOnly))
 	before := a.reqs.Load()
 	for i := range 20 {
