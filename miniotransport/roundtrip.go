@@ -149,12 +149,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// drives it reached (see healthready's NodeCannotWrite). The
 		// write goes to the next node of its key's order that can write;
 		// with none, to its own node.
-		for _, n := range t.rankedNodes(req, src) {
-			if src.CanWrite(n) && tr.MayRetryOn(n) && !tr.Tried(n) {
-				node = n
-				req = redirect(req, node)
-				break
-			}
+		if n := t.nextNode(req, src, func(n string) bool { return !src.CanWrite(n) || !tr.MayRetryOn(n) || tr.Tried(n) }); n != "" {
+			node = n
+			req = redirect(req, node)
 		}
 	}
 	if src != nil && src.Holds() && tr.Tried(node) {
