@@ -44,7 +44,9 @@ import (
 // ChunkSize is the largest piece forwarded at once (one read).
 const ChunkSize = 32 << 10
 
-// Stats are the proxy's counters since Start.
+// Stats are the proxy's counters since Start. The byte counts include
+// every byte a peer has received; they may run ahead of the peer by the
+// chunk being written.
 type Stats struct {
 	Accepted        int64 // connections accepted
 	Active          int64 // connections open now
@@ -321,11 +323,16 @@ func (p *Proxy) forward(dst, src net.Conn, b *bucket, counter *atomic.Int64) {
 			if !b.take(n, p.done) {
 				return
 			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			// Counted before the write: a peer that has read these
+			// bytes must find them in Stats (counted after, a test that
+			// checked Stats right after its round trip could miss the
+			// last chunk).
+			counter.Add(int64(n))
+			if w, werr := dst.Write(buf[:n]); werr != nil {
+				counter.Add(int64(w - n)) // what did not go out
 				_ = src.Close()
 				return
 			}
-			counter.Add(int64(n))
 		}
 		if err != nil {
 			if tc, ok := dst.(*net.TCPConn); ok && errors.Is(err, io.EOF) {
