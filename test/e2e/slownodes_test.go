@@ -273,16 +273,26 @@ func TestSlowNodes(t *testing.T) {
 	}
 	// Fewer requests: a busy node is left out of half the upstream lists,
 	// so about half the requests of its sessions go to their next node
-	// first. Plain requests (s3_object) are reported, not asserted: bounded
-	// load moves object keys off nodes with their fair share in flight, and
-	// a busy node, which refuses at once, never has it, so it takes keys
+	// first. Its sessions are those whose requests went to it first before
+	// any fault (warm-up and healthy phase). The control caddy is no
+	// baseline for this: node 2 has another address behind it, so other
+	// sessions rank it first (in one run, healthy, 32.7% of the fault
+	// caddy's session requests went to node 2 against 15.2% of the
+	// control's).
+	// Plain requests (s3_object) are reported, not asserted: bounded load
+	// moves object keys off nodes with their fair share in flight, and a
+	// busy node, which refuses at once, never has it, so it takes keys
 	// from the others while it is in the list.
 	fb, cb := stF(busy429, busy503), stC(busy429, busy503)
 	rep.addf("busy node", "both busy phases: first attempts on node 2, fault / control", "%s", node2(fb, cb))
-	if fb.loggedKeyed < 200 || cb.loggedKeyed < 200 {
-		t.Errorf("busy node: too few requests with a sessionid to compare (fault %d, control %d)", fb.loggedKeyed, cb.loggedKeyed)
-	} else if got, base := fb.shareKeyed(s.fault.node2), cb.shareKeyed(s.ctrl.node2); !(got < 0.75*base) {
-		t.Errorf("busy node: %.1f%% of the requests with a sessionid went to it first, want fewer than 0.75x the control's %.1f%% meanwhile (half, by design)", 100*got, 100*base)
+	beforeFaults := span{began, healthy.to}
+	fKept, fOf := keptBy(rf, logF, sessionNodes(rf, logF, beforeFaults), s.fault.node2, busy429, busy503)
+	cKept, cOf := keptBy(rc, logC, sessionNodes(rc, logC, beforeFaults), s.ctrl.node2, busy429, busy503)
+	rep.addf("busy node", "requests of node 2's sessions that still went to it first, fault / control", "%d of %d / %d of %d", fKept, fOf, cKept, cOf)
+	if fOf < 40 {
+		t.Errorf("busy node: only %d requests of node 2's sessions while it was busy, want at least 40 to measure its share", fOf)
+	} else if got := float64(fKept) / float64(fOf); !(got < 0.75) {
+		t.Errorf("busy node: %d of %d requests of its sessions (%.0f%%) still went to it first, want under 75%% (half, by design)", fKept, fOf, 100*got)
 	}
 	if bound := tryTimeout + cl.readP99; fl.readP99 >= bound {
 		t.Errorf("frozen link: read p99 %s, want below try_timeout + the control's read p99 = %s", ms(fl.readP99), ms(bound))
@@ -482,6 +492,7 @@ type slowResult struct {
 	kind   string // GET, HEAD, PUT
 	obj    int
 	keyed  bool // the URL carries a sessionid
+	sess   int  // which of the object's sessionids, when keyed
 	start  time.Time
 	dur    time.Duration
 	status int
@@ -588,7 +599,7 @@ func (l *slowLoad) shedCount() int {
 // request to its access log line.
 func (s *slowEnv) do(client *http.Client, side *slowSide, seq int, kind string, obj int, keyed bool, session int) slowResult {
 	o := s.objs[obj]
-	r := slowResult{seq: seq, kind: kind, obj: obj, keyed: keyed, start: time.Now()}
+	r := slowResult{seq: seq, kind: kind, obj: obj, keyed: keyed, sess: session, start: time.Now()}
 	var target string
 	switch {
 	case side == nil && kind == http.MethodGet:
@@ -800,6 +811,54 @@ func (s *slowEnv) stats(rs []slowResult, log map[int]slowLogEntry, sps []span) s
 	st.readP50, st.readP99, st.readMax = pct(reads, 50), pct(reads, 99), pct(reads, 100)
 	st.putP99, st.putMax = pct(puts, 99), pct(puts, 100)
 	return st
+}
+
+// sessionKey names one sessionid of the load: the object and which of its
+// sessions.
+type sessionKey struct{ obj, sess int }
+
+// sessionNodes is the node each session's requests went to first most
+// often within sp: the node its key ranks first.
+func sessionNodes(rs []slowResult, log map[int]slowLogEntry, sp span) map[sessionKey]string {
+	counts := map[sessionKey]map[string]int{}
+	for _, r := range rs {
+		e, ok := log[r.seq]
+		if !r.keyed || !ok || !sp.has(r.start) {
+			continue
+		}
+		k := sessionKey{r.obj, r.sess}
+		if counts[k] == nil {
+			counts[k] = map[string]int{}
+		}
+		counts[k][e.FirstNode]++
+	}
+	out := make(map[sessionKey]string, len(counts))
+	for k, byNode := range counts {
+		best := 0
+		for node, n := range byNode {
+			if n > best || (n == best && node < out[k]) {
+				out[k], best = node, n
+			}
+		}
+	}
+	return out
+}
+
+// keptBy counts, within sps, the requests of the sessions whose node is
+// node (owners, from sessionNodes) and how many of them still went to it
+// first.
+func keptBy(rs []slowResult, log map[int]slowLogEntry, owners map[sessionKey]string, node string, sps ...span) (kept, of int) {
+	for _, r := range rs {
+		e, ok := log[r.seq]
+		if !r.keyed || !ok || !inSpans(r.start, sps) || owners[sessionKey{r.obj, r.sess}] != node {
+			continue
+		}
+		of++
+		if e.FirstNode == node {
+			kept++
+		}
+	}
+	return kept, of
 }
 
 // shareKeyed is the share of the requests with a sessionid whose first
