@@ -9,17 +9,21 @@ import (
 	"github.com/minio/minio-go/v7"
 )
 
-// RetrySlowDown runs op until it returns anything but a 503 answer
-// (MinIO's SlowDown*, S3's "retry later"), or ctx ends; then it returns
-// the last error. A cluster that has just started, or just lost or
-// regained a node, answers ready and can still refuse writes for a few
-// seconds while its drives and locks settle; S3 SDKs retry this answer,
-// and so do the harness's own checks.
+// RetrySlowDown runs op until it returns anything but MinIO's own 503
+// answer (SlowDown*, XMinioServerNotInitialized: S3's "retry later"), or
+// ctx ends; then it returns the last error. A cluster that has just
+// started, or just lost or regained a node, answers ready and can still
+// refuse writes for a few seconds while its drives and locks settle; S3
+// SDKs retry this answer, and so do the harness's own checks.
+//
+// A 503 that names no S3 error code is returned at once: MinIO names one
+// on every S3 answer (in the XML body, or in x-minio-error-code on HEAD),
+// so a bare 503 comes from something in front of it, such as a proxy with
+// no node to send the request to, and a test must see that.
 func RetrySlowDown(ctx context.Context, op func() error) error {
 	for {
 		err := op()
-		resp := minio.ToErrorResponse(err)
-		if err == nil || (resp.StatusCode != http.StatusServiceUnavailable && !strings.HasPrefix(resp.Code, "SlowDown")) {
+		if err == nil || !minioSaysRetry(minio.ToErrorResponse(err)) {
 			return err
 		}
 		select {
@@ -28,4 +32,15 @@ func RetrySlowDown(ctx context.Context, op func() error) error {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// minioSaysRetry reports whether resp is MinIO asking the client to come
+// back later. minio-go fills Code with the HTTP status line ("503 Service
+// Unavailable") when the answer named no code.
+func minioSaysRetry(resp minio.ErrorResponse) bool {
+	if strings.HasPrefix(resp.Code, "SlowDown") {
+		return true
+	}
+	named := resp.Code != "" && !strings.HasPrefix(resp.Code, "503")
+	return resp.StatusCode == http.StatusServiceUnavailable && named
 }
