@@ -567,6 +567,33 @@ func TestBusyEverywhereGivesUp(t *testing.T) {
 	assert.Less(t, time.Since(start), 3*time.Second)
 }
 
+// TestBusyEverywhereTriesAtTheHoldsEnd: the last try is made when the
+// hold ends, not when the next full pause would pass it. With a 3 s hold
+// the pauses are 0.25, 0.5 and 1 s; the next, 2 s, would end after the
+// hold, so the transport waits out the remaining 1.25 s and tries once
+// more. The node takes writes again at 2.4 s, between the two.
+func TestBusyEverywhereTriesAtTheHoldsEnd(t *testing.T) {
+	a := newFakeNode(t, serve)
+	base := startProxy(t, withStatus(poolProxy("busyend", map[string]any{"hold": int64(3 * time.Second)}, nil, a.addr())))
+	eventually(t, "ready", func() bool { return nodeStates(t, base, "busyend")[a.addr()] == "ready: status 200" })
+	a.mode.Store(int32(slowDown503))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// The scenario: the node refuses writes for 2.4 s.
+		time.Sleep(2400 * time.Millisecond)
+		a.mode.Store(int32(serve))
+	}()
+	body, sum := payload(t, 64<<10)
+	start := time.Now()
+	status, hdr, msg := put(t, base+"/bucket/object", body, false)
+	took := time.Since(start)
+	<-done
+	require.Equal(t, http.StatusOK, status, "answered after %s: %s", took, msg)
+	assert.Equal(t, sum, hdr.Get("X-Body-Sha256"))
+	assert.GreaterOrEqual(t, took, 2900*time.Millisecond, "the last try waited for the hold's end")
+}
+
 // TestTryTimeoutEjectsOnlyFrozenNodes: an attempt abandoned at
 // try_timeout has its node probed at once. A node that is only slow for
 // this request (it answers its probe: on MinIO, a lock held for a frozen

@@ -553,6 +553,11 @@ func (t *Transport) deliver(l *leg, resp *http.Response) *http.Response {
 
 // busyBackoff paces the retries of a request that every routable node
 // refused as busy: 250 ms, doubling up to 2 s, for at most the pool's hold.
+// The last pause is cut to what is left of the hold, so the last try is
+// made when the hold ends, not up to 2 s before it: after a whole-cluster
+// restart MinIO refuses writes until its nodes have reconnected to each
+// other, and that moment is what the held requests wait for (seen: a
+// backlog of PUTs gave up 0.5 s before MinIO took writes again).
 type busyBackoff struct {
 	start time.Time
 	n     int
@@ -568,14 +573,15 @@ func (b *busyBackoff) wait(ctx context.Context, src nodeSource, ranked []string,
 	// Each round goes to the next node of the key's order: the first
 	// node to take writes again gets the request.
 	next := ranked[b.n%len(ranked)]
-	d := min(250*time.Millisecond<<b.n, 2*time.Second)
 	limit := src.HoldFor()
 	if maxWait > 0 && maxWait < limit {
 		limit = maxWait
 	}
-	if time.Since(b.start)+d > limit {
+	left := limit - time.Since(b.start)
+	if left <= 0 {
 		return "", false
 	}
+	d := min(250*time.Millisecond<<min(b.n, 3), 2*time.Second, left) // 250 ms << 3 is 2 s: no overflow on a long hold
 	b.n++
 	if pause(ctx, d) != nil {
 		return "", false

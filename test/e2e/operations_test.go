@@ -20,6 +20,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/stretchr/testify/assert"
 
 	"github.com/minio-lb/caddy-minio-lb/test/internal/miniocluster"
 )
@@ -448,16 +449,22 @@ func testWholeClusterRestart(t *testing.T, o *opsEnv) {
 			t.Fatal(err)
 		}
 	}
+	directWrite := o.firstDirectWrite(ctxT(t, 90*time.Second))
 	if err := o.c.WaitReady(ctxT(t, 90*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	readyAt := time.Now()
 	time.Sleep(5 * time.Second) // the scenario: steady traffic after the restart
 	rs := l.stop()
+	writableAt, ok := <-directWrite
+	if !ok {
+		t.Error("no node took a direct write within 90 s of the restart")
+	}
 	s := summarizeOps(rs)
 	o.rep.add(sc, "load through both proxies", s.String())
 	o.rep.addf(sc, "every node stopped after SIGTERM", "%s", ms(stopped))
 	o.rep.addf(sc, "cluster ready after the restart began", "%s", ms(readyAt.Sub(restartAt)))
+	o.rep.addf(sc, "first direct write MinIO took after the restart began", "%s", ms(writableAt.Sub(restartAt)))
 	o.rep.addf(sc, "first success of a request started after the restart began", "%s", ms(firstSuccessAfter(rs, restartAt)))
 	for _, f := range s.firstFailures {
 		t.Log(f)
@@ -468,6 +475,16 @@ func testWholeClusterRestart(t *testing.T, o *opsEnv) {
 	// whose answer had started cannot be retried by any proxy. Those are
 	// counted apart; every request that arrived later must succeed.
 	inFlight, later := splitAt(rs, restartAt)
+	// After the restart MinIO refuses writes (503 SlowDownWrite) until its
+	// nodes have reconnected to each other, even while they answer ready:
+	// its peer clients retry with a randomised exponential backoff (200 ms
+	// up to 30 s, internal/rest/client.go), seen lasting 14.6 s after
+	// ready. The proxy holds such a write for the whole hold; a write whose
+	// hold ended while MinIO still took none directly gets MinIO's own
+	// answer, which S3 SDKs retry. Those are counted apart; any other
+	// failure, or this one once MinIO took writes, is the proxy's.
+	later, refused := splitRefusedByMinIO(later, writableAt)
+	o.rep.addf(sc, "PUT+Expect held the whole hold while MinIO took no write, answered its 503 SlowDownWrite", "%d of %d", len(refused), len(refused)+summarizeOps(later).n["PUT+Expect"])
 	lf := summarizeOps(later)
 	for _, f := range lf.firstFailures {
 		t.Log("after the restart began: ", f)
@@ -481,6 +498,69 @@ func testWholeClusterRestart(t *testing.T, o *opsEnv) {
 	o.rep.addf(sc, "in flight at SIGTERM, dropped by MinIO (not retryable)", "%d of %d", count(fi.failed), count(fi.n))
 	o.rep.addf(sc, "PUT without Expect started later, failed (body streamed to a departing node: not resendable)", "%d of %d", lf.failed["PUT"], lf.n["PUT"])
 	o.checkContents(t, l)
+}
+
+// exampleHold is examples/Caddyfile's hold (HoldBounds checks it).
+const exampleHold = 15 * time.Second
+
+// busyPauseMax is the minio transport's longest pause between two tries
+// of a write that every node refuses as busy: a write that ended this
+// long after MinIO took one directly may still have made its last try
+// before that.
+const busyPauseMax = 2 * time.Second
+
+// splitRefusedByMinIO takes out of rs the PUT+Expect requests that MinIO
+// refused for the whole hold: answered MinIO's 503 SlowDownWrite, after at
+// least the hold, ending before MinIO took a direct write (writableAt)
+// plus busyPauseMax.
+func splitRefusedByMinIO(rs []opsResult, writableAt time.Time) (kept, refused []opsResult) {
+	for _, r := range rs {
+		if r.kind() == "PUT+Expect" && r.err == nil && r.status == http.StatusServiceUnavailable &&
+			strings.Contains(r.body, "<Code>SlowDownWrite</Code>") &&
+			r.dur >= exampleHold && r.start.Add(r.dur).Before(writableAt.Add(busyPauseMax)) {
+			refused = append(refused, r)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	return kept, refused
+}
+
+// firstDirectWrite PUTs a one-byte object straight to each node, no
+// retries, every 100 ms until one takes it, and sends when that was; the
+// channel is closed without a value if none did before ctx ended.
+func (o *opsEnv) firstDirectWrite(ctx context.Context) <-chan time.Time {
+	user, pass := o.c.Credentials()
+	var clients []*minio.Client
+	for _, n := range o.c.Nodes() {
+		mc, err := minio.New(n.S3Addr(), &minio.Options{Creds: credentials.NewStaticV4(user, pass, ""), Region: "us-east-1", MaxRetries: 1})
+		if err == nil {
+			clients = append(clients, mc)
+		}
+	}
+	ch := make(chan time.Time, 1)
+	go func() {
+		defer close(ch)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			for _, mc := range clients {
+				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				_, err := mc.PutObject(pctx, o.bucket, "direct-write-probe", bytes.NewReader([]byte("w")), 1, minio.PutObjectOptions{})
+				cancel()
+				if err == nil {
+					ch <- time.Now()
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return ch
 }
 
 // minioLB runs `caddy minio-lb <args>` against the proxies' admin
@@ -685,7 +765,7 @@ func testHoldBounds(t *testing.T, o *opsEnv) {
 		})
 	}
 	wg.Wait()
-	hold := 15 * time.Second // examples/Caddyfile's hold
+	hold := exampleHold
 	for i, a := range answers {
 		if a.status != http.StatusServiceUnavailable || a.code != "ServiceUnavailable" || a.retryAfter == "" {
 			t.Errorf("request %d with every node down: %d %q Retry-After %q, want 503 ServiceUnavailable with Retry-After", i, a.status, a.code, a.retryAfter)
@@ -705,4 +785,38 @@ func testHoldBounds(t *testing.T, o *opsEnv) {
 		t.Errorf("readiness with every node down: %d after %s, want 503 at once", resp.StatusCode, ms(time.Since(start)))
 	}
 	o.rep.addf(sc, "every node down: held requests answered", "%d %s (Retry-After %s) after %s", answers[0].status, answers[0].code, answers[0].retryAfter, ms(answers[0].took))
+}
+
+// TestSplitRefusedByMinIO: only a PUT+Expect held the whole hold and
+// answered MinIO's SlowDownWrite before MinIO took writes again is
+// MinIO's; everything else stays the proxy's.
+func TestSplitRefusedByMinIO(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 16, 16, 37, 0, time.UTC)
+	writableAt := t0.Add(17 * time.Second)
+	slowDown := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDownWrite</Code></Error>`
+	tests := []struct {
+		name    string
+		r       opsResult
+		refused bool
+	}{
+		{"held the hold, ended before MinIO took writes", opsResult{method: http.MethodPut, expect: true, start: t0, dur: 15500 * time.Millisecond, status: 503, body: slowDown}, true},
+		{"ended within the longest busy pause after", opsResult{method: http.MethodPut, expect: true, start: t0.Add(3 * time.Second), dur: 15500 * time.Millisecond, status: 503, body: slowDown}, true},
+		{"ended well after MinIO took writes", opsResult{method: http.MethodPut, expect: true, start: t0.Add(5 * time.Second), dur: 15500 * time.Millisecond, status: 503, body: slowDown}, false},
+		{"given up before the hold", opsResult{method: http.MethodPut, expect: true, start: t0, dur: 14 * time.Second, status: 503, body: slowDown}, false},
+		{"the proxy's own 503", opsResult{method: http.MethodPut, expect: true, start: t0, dur: 15500 * time.Millisecond, status: 503, body: `<Error><Code>ServiceUnavailable</Code></Error>`}, false},
+		{"a GET", opsResult{method: http.MethodGet, start: t0, dur: 15500 * time.Millisecond, status: 503, body: slowDown}, false},
+		{"a transport error", opsResult{method: http.MethodPut, expect: true, start: t0, dur: 15500 * time.Millisecond, err: io.ErrUnexpectedEOF}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kept, refused := splitRefusedByMinIO([]opsResult{tt.r}, writableAt)
+			if tt.refused {
+				assert.Len(t, refused, 1)
+				assert.Empty(t, kept)
+			} else {
+				assert.Empty(t, refused)
+				assert.Len(t, kept, 1)
+			}
+		})
+	}
 }
