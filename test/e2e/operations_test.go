@@ -484,8 +484,8 @@ func testWholeClusterRestart(t *testing.T, o *opsEnv) {
 	// answer, which S3 SDKs retry. Those are counted apart; any other
 	// failure, or this one once MinIO took writes, is the proxy's.
 	later, refused := splitRefusedByMinIO(later, writableAt)
-	o.rep.addf(sc, "PUT+Expect held the whole hold while MinIO took no write, answered its 503 SlowDownWrite", "%d of %d", len(refused), len(refused)+summarizeOps(later).n["PUT+Expect"])
 	lf := summarizeOps(later)
+	o.rep.addf(sc, "PUT+Expect held the whole hold while MinIO took no write, answered its 503 SlowDownWrite", "%d of %d", len(refused), len(refused)+lf.n["PUT+Expect"])
 	for _, f := range lf.firstFailures {
 		t.Log("after the restart began: ", f)
 	}
