@@ -60,11 +60,11 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			t.Hedge = strings.ToLower(v)
 		case "slow_factor":
-			v, err := oneArg(d, opt)
+			v, off, err := oneArgOrOff(d, opt)
 			if err != nil {
 				return err
 			}
-			if strings.EqualFold(v, "off") {
+			if off {
 				t.SlowFactor = -1
 				break
 			}
@@ -74,11 +74,11 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			t.SlowFactor = f
 		case "replay_body":
-			v, err := oneArg(d, opt)
+			v, off, err := oneArgOrOff(d, opt)
 			if err != nil {
 				return err
 			}
-			if strings.EqualFold(v, "off") {
+			if off {
 				t.ReplayBody = -1
 				break
 			}
@@ -167,6 +167,17 @@ func oneArg(d *caddyfile.Dispenser, opt string) (string, error) {
 		return "", d.Errf("%s: want one value, got extra %q", opt, d.Val())
 	}
 	return v, nil
+}
+
+// oneArgOrOff reads the one value of an option that can be switched off
+// (slow_factor, replay_body): off reports the word "off", in any case,
+// which the caller stores as -1, the JSON spelling of off.
+func oneArgOrOff(d *caddyfile.Dispenser, opt string) (v string, off bool, err error) {
+	v, err = oneArg(d, opt)
+	if err != nil {
+		return "", false, err
+	}
+	return v, strings.EqualFold(v, "off"), nil
 }
 
 // normalizeDomains gives domains a leading dot and lower case, as

@@ -66,10 +66,13 @@ func TestCaddyfile(t *testing.T) {
 	assert.Contains(t, m, "keep_alive")
 	assert.Contains(t, m, "expect_continue_timeout")
 
-	off, err := parse(t, "minio {\n slow_factor off\n replay_body off\n}")
-	require.NoError(t, err)
-	assert.Equal(t, -1.0, off.SlowFactor)
-	assert.EqualValues(t, -1, off.ReplayBody)
+	// "off", in any case, is stored as -1, the JSON spelling of off.
+	for _, word := range []string{"off", "OFF", "Off"} {
+		off, err := parse(t, "minio {\n slow_factor "+word+"\n replay_body "+word+"\n}")
+		require.NoError(t, err, word)
+		assert.Equal(t, -1.0, off.SlowFactor, word)
+		assert.EqualValues(t, -1, off.ReplayBody, word)
+	}
 }
 
 func fmtDuration(v any) string {
@@ -92,6 +95,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"minio {\n slow_factor 0.5\n}", "slow_factor 0.5: want a factor over 1, or -1 for off"},
 		{"minio {\n replay_body lots\n}", `replay_body "lots": want a size (256KiB, 1MB) or off`},
 		{"minio {\n replay_body 0\n}", `replay_body "0": want a size (256KiB, 1MB) or off`},
+		{"minio {\n replay_body\n}", "replay_body: missing value"},
+		{"minio {\n slow_factor off 4\n}", `slow_factor: want one value, got extra "4"`},
 		{"minio {\n no_retry_unsent yes\n}", `no_retry_unsent: takes no value, got "yes"`},
 		{"minio {\n domains\n}", "domains: at least one domain is required"},
 		{"minio {\n keepalive forever\n}", "forever"},
