@@ -171,7 +171,7 @@ func TestSlowNodes(t *testing.T) {
 		return fmt.Sprintf("%.1f%% / %.1f%% of all; with a sessionid %.1f%% / %.1f%%", 100*f.shareFirst(s.fault.node2), 100*c.shareFirst(s.ctrl.node2),
 			100*f.shareKeyed(s.fault.node2), 100*c.shareKeyed(s.ctrl.node2))
 	}
-	rep.add("load", "streams", fmt.Sprintf("each caddy: open loop %d req/s, GET:HEAD:PUT 2:1:1 of %d objects of %d KiB, presigned, no keep-alive, no retries; direct: %d GET/HEAD per s to node 1; shed (256 in flight) fault %d, control %d",
+	rep.add("load", "streams", fmt.Sprintf("each caddy: open loop %d req/s, GET:HEAD:PUT 2:1:1 of its own copy of %d objects of %d KiB, presigned, no keep-alive, no retries; direct: %d GET/HEAD per s to node 1; shed (256 in flight) fault %d, control %d",
 		slowRate, slowObjects, slowObjectSize>>10, slowDirectRate, lf.shedCount(), lc.shedCount()))
 	for _, row := range []struct {
 		sc, what string
@@ -219,7 +219,7 @@ func TestSlowNodes(t *testing.T) {
 		for _, r := range side.rs {
 			if r.kind != http.MethodPut && r.failed() {
 				if n++; n <= 10 {
-					t.Errorf("%s caddy: %s %s at %s (%s) failed after %s: %v", side.sd.name, r.kind, s.objs[r.obj].name, r.start.Format("15:04:05.000"),
+					t.Errorf("%s caddy: %s %s at %s (%s) failed after %s: %v", side.sd.name, r.kind, side.sd.key(s.objs[r.obj]), r.start.Format("15:04:05.000"),
 						phaseOf(r.start, map[string]span{"healthy": healthy, "slow": slow, "busy 429": busy429, "busy 503": busy503, "frozen link": link, "frozen node": frozen}), ms(r.dur), r.why())
 				}
 			}
@@ -394,15 +394,22 @@ type slowObjURLs struct {
 
 type slowURLs struct{ get, head, put string }
 
-// slowObj is one object. Every PUT writes the object's one body, so every
-// GET must return exactly it.
+// slowObj is one object of the load. Each Caddy reads and writes its own
+// copy (slowSide.key): were both to PUT one key at the same instant, as
+// their identical schedules would, one Caddy's PUT would wait for the
+// other's object lock in MinIO, and the control would not be independent
+// of the fault. Every PUT writes the object's one body, so every GET must
+// return exactly it.
 type slowObj struct {
 	name                string
 	body                []byte
 	sum                 [32]byte
 	etag                string
-	directGet, directHd string // presigned for node 1 itself
+	directGet, directHd string // the control's copy, presigned for node 1 itself
 }
+
+// key is the name of this Caddy's copy of o.
+func (sd *slowSide) key(o slowObj) string { return sd.name + "-" + o.name }
 
 func (s *slowEnv) startSide(t *testing.T, name, caddyfile string) *slowSide {
 	t.Helper()
@@ -465,16 +472,16 @@ func (s *slowEnv) prepare(t *testing.T) {
 		o.sum = sha256.Sum256(o.body)
 		m := md5.Sum(o.body)
 		o.etag = `"` + hex.EncodeToString(m[:]) + `"`
-		if err := miniocluster.RetrySlowDown(ctx, func() error {
-			_, err := node1.PutObject(ctx, slowBucket, o.name, bytes.NewReader(o.body), int64(len(o.body)), minio.PutObjectOptions{})
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		o.directGet, o.directHd = presign(node1, http.MethodGet, o.name, ""), presign(node1, http.MethodHead, o.name, "")
 		for j, sd := range sides {
+			key := sd.key(o)
+			if err := miniocluster.RetrySlowDown(ctx, func() error {
+				_, err := node1.PutObject(ctx, slowBucket, key, bytes.NewReader(o.body), int64(len(o.body)), minio.PutObjectOptions{})
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
 			set := func(session string) slowURLs {
-				return slowURLs{presign(clients[j], http.MethodGet, o.name, session), presign(clients[j], http.MethodHead, o.name, session), presign(clients[j], http.MethodPut, o.name, session)}
+				return slowURLs{presign(clients[j], http.MethodGet, key, session), presign(clients[j], http.MethodHead, key, session), presign(clients[j], http.MethodPut, key, session)}
 			}
 			u := slowObjURLs{plain: set("")}
 			for v := range u.sess {
@@ -482,6 +489,8 @@ func (s *slowEnv) prepare(t *testing.T) {
 			}
 			sd.urls = append(sd.urls, u)
 		}
+		ctrl := s.ctrl.key(o)
+		o.directGet, o.directHd = presign(node1, http.MethodGet, ctrl, ""), presign(node1, http.MethodHead, ctrl, "")
 		s.objs = append(s.objs, o)
 	}
 }
