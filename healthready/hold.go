@@ -16,9 +16,9 @@ const (
 	// holdUntilKey keeps a request's hold deadline across the attempts of
 	// Caddy's proxy loop: a request waits at most `hold` in all.
 	holdUntilKey = "http.reverse_proxy.healthready.hold_until"
-	// HoldOutcomeKey says how a hold without a node ended: "timeout" or
-	// "full" (hold_max requests were already waiting). s3_errors answers
-	// "full" as SlowDown.
+	// HoldOutcomeKey says how a hold without a node ended: "timeout" (the
+	// request's hold ran out) or "full" (hold_max requests were already
+	// waiting). s3_errors answers both 503, "full" as SlowDown.
 	HoldOutcomeKey = "http.reverse_proxy.healthready.hold"
 )
 
@@ -57,6 +57,11 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 		}
 	}
 	if !now.Before(deadline) {
+		// The request spent its hold already (earlier waits and attempts):
+		// it ends waiting for a node, as a hold that runs out does.
+		if repl != nil {
+			repl.Set(HoldOutcomeKey, "timeout")
+		}
 		return noNode
 	}
 	stats := traffic.Pool(h.Name)
@@ -91,6 +96,10 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 		case <-snap.changed:
 			snap = h.snap.Load()
 		case <-timer.C:
+			if s := h.snap.Load(); s.routable > 0 {
+				h.holds.served.Add(1)
+				return s // a node came back just as the hold ran out
+			}
 			h.holds.timedOut.Add(1)
 			result = traffic.HoldExpired
 			if repl != nil {
@@ -98,9 +107,6 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 			}
 			h.logger.Debug("request held without a node until its deadline", zap.String("pool", h.Name),
 				zap.Duration("hold", h.hold))
-			if s := h.snap.Load(); s.routable > 0 {
-				return s
-			}
 			return noNode
 		case <-r.Context().Done():
 			result = traffic.HoldCancelled

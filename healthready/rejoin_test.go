@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -178,4 +179,27 @@ func TestBusyEverywhereProbesTheOthersFast(t *testing.T) {
 	h.NodeBusy(a.addr(), "answered 503 SlowDownWrite")
 	eventually(t, wait, func() bool { return stateOf(h, 0) == nodeBusy }, "a busy")
 	eventually(t, wait, func() bool { return stateOf(h, 1) == nodeReady }, "b readmitted by the fast probes")
+}
+
+// TestSpentHoldEndsWaitingForANode: a request whose hold deadline has
+// passed (its earlier waits and attempts took it) is not held again when
+// no node is routable, and is marked as having ended waiting for a node,
+// so that s3_errors answers 503 rather than the earlier attempt's error.
+func TestSpentHoldEndsWaitingForANode(t *testing.T) {
+	cfg := fastPool("spent", closedAddr(t))
+	cfg.Hold = durp(time.Minute)
+	h := provision(t, cfg)
+	eventually(t, wait, func() bool { return len(h.RoutableNodes()) == 0 }, "the node out")
+
+	repl := caddy.NewReplacer()
+	repl.Set(holdUntilKey, time.Now().Add(-time.Millisecond))
+	r := httptest.NewRequest(http.MethodGet, "/bucket/key", nil)
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+	start := time.Now()
+	ups, err := h.GetUpstreams(r)
+	require.NoError(t, err)
+	assert.Empty(t, ups)
+	assert.Less(t, time.Since(start), time.Second, "not held again")
+	outcome, _ := repl.GetString(HoldOutcomeKey)
+	assert.Equal(t, "timeout", outcome)
 }

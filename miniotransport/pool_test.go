@@ -292,6 +292,32 @@ func TestHoldBounds(t *testing.T) {
 	assert.GreaterOrEqual(t, got.took, 700*time.Millisecond, "held for the whole hold")
 }
 
+// TestHoldRunOutAfterAFailedAttempt: a request whose node turned out to be
+// gone (dial refused: ejected) and that then waited the whole hold for a
+// node is told to retry later, 503 ServiceUnavailable with Retry-After, as a
+// request held from the start is; not 502 for the attempt before the wait
+// (seen in a whole-cluster restart that outlasted the hold).
+func TestHoldRunOutAfterAFailedAttempt(t *testing.T) {
+	a := newFakeNode(t, serve)
+	// One probe: only the failed attempt takes the node out.
+	pool := map[string]any{"interval": int64(time.Hour), "hold": int64(700 * time.Millisecond)}
+	base := startProxy(t, withStatus(poolProxy("runout", pool, nil, a.addr())))
+	eventually(t, "node ready", stateIs(t, base, "runout", a.addr(), "ready"))
+	a.down()
+	start := time.Now()
+	resp, err := client().Get(base + "/bucket/object")
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	took := time.Since(start)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+	var e s3err
+	require.NoError(t, xml.Unmarshal(b, &e), "%s", b)
+	assert.Equal(t, "ServiceUnavailable", e.Code)
+	assert.GreaterOrEqual(t, took, 700*time.Millisecond, "held for the whole hold")
+}
+
 // sessionOn finds a sessionid whose first node is n, asking with send
 // (client().Get or client().Head).
 func sessionOn(t *testing.T, base string, n *fakeNode, send func(string) (*http.Response, error)) string {

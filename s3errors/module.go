@@ -34,7 +34,8 @@ const defaultRetryAfter = 1
 
 // HoldPlaceholder is set by healthready when a request waited for a node
 // and none came: "timeout" (the hold ran out) or "full" (hold_max requests
-// were already waiting). "full" is answered as SlowDown.
+// were already waiting). Either is answered 503, "full" as SlowDown,
+// whatever error the attempt before the wait left.
 const HoldPlaceholder = "http.reverse_proxy.healthready.hold"
 
 // S3Errors turns errors returned by the handlers after it (reverse_proxy)
@@ -88,6 +89,13 @@ func (h S3Errors) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return err
 	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if waitedForNode(repl) {
+		// The request ended waiting for a node. Caddy's proxy loop keeps
+		// the error of the attempt before the wait (a 502 for a node that
+		// had just gone away) when the wait finds none; the client is told
+		// what is true now: no node, retry later.
+		status = http.StatusServiceUnavailable
+	}
 	code, msg := describe(status, repl)
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/xml")
@@ -108,11 +116,24 @@ func (h S3Errors) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		w.WriteHeader(status)
 		_, _ = w.Write(body)
 	}
-	// The error stays visible in Caddy's logs; the client got its answer.
+	// The error stays visible in Caddy's log as Caddy would have logged it
+	// (a 5xx handler error: level error, with the request): the access log
+	// only says 502, this line says why (e.g. the last node's dial error).
 	if h.logger != nil {
-		h.logger.Debug("answered proxy error as S3 error", zap.Int("status", status), zap.String("code", code), zap.Error(err))
+		h.logger.Error("proxy error answered as S3 error", zap.Object("request", caddyhttp.LoggableHTTPRequest{Request: r}),
+			zap.Int("status", status), zap.String("code", code), zap.Error(err))
 	}
 	return nil
+}
+
+// waitedForNode reports whether healthready's hold ended without a node for
+// the request: it ran out, or hold_max requests were already waiting.
+func waitedForNode(repl *caddy.Replacer) bool {
+	if repl == nil {
+		return false
+	}
+	hold, _ := repl.GetString(HoldPlaceholder)
+	return hold != ""
 }
 
 // describe chooses the S3 error code and message of a proxy error status.

@@ -1,6 +1,7 @@
 package s3errors
 
 import (
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -17,6 +18,8 @@ import (
 	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 type s3Error struct {
@@ -113,6 +116,69 @@ func TestStartedResponseIsLeftAlone(t *testing.T) {
 	}))
 	assert.Equal(t, wantErr, err)
 	assert.Equal(t, "partial", rec.Body.String())
+}
+
+// TestProxyErrorIsLogged: the error s3_errors answers stays in Caddy's log
+// as Caddy would have logged it (level error, with the request), so that an
+// operator who sees a 502 in the access log can read why.
+func TestProxyErrorIsLogged(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	h := S3Errors{RetryAfter: 1, logger: zap.New(core)}
+	r := httptest.NewRequest("HEAD", "/bucket/key?X-Amz-Signature=abc", nil)
+	err := h.ServeHTTP(httptest.NewRecorder(), r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+		return caddyhttp.Error(http.StatusBadGateway, errors.New("dial tcp 127.0.0.1:9: connect: connection refused"))
+	}))
+	require.NoError(t, err, "answered: no error goes on to Caddy's own error handling")
+	require.Equal(t, 1, logs.Len())
+	e := logs.All()[0]
+	assert.Equal(t, zap.ErrorLevel, e.Level)
+	fields := e.ContextMap()
+	assert.EqualValues(t, 502, fields["status"])
+	assert.Equal(t, "ServiceUnavailable", fields["code"])
+	assert.Contains(t, fields["error"], "connection refused")
+	req, ok := fields["request"].(map[string]any)
+	require.True(t, ok, "the request is logged: %v", fields)
+	assert.Equal(t, "HEAD", req["method"])
+	assert.Equal(t, "/bucket/key?X-Amz-Signature=abc", req["uri"])
+}
+
+// TestEndedWaitingForANodeIs503: a request whose hold ended without a node
+// is answered 503 with Retry-After whatever error Caddy returned (the
+// attempt before the wait may have left a 502); without a hold the status
+// is the error's.
+func TestEndedWaitingForANodeIs503(t *testing.T) {
+	for _, tc := range []struct {
+		name, hold string
+		err        int
+		status     int
+		code       string
+		retryAfter string
+	}{
+		{"hold ran out after a dial error", "timeout", 502, 503, "ServiceUnavailable", "2"},
+		{"hold ran out after a timeout", "timeout", 504, 503, "ServiceUnavailable", "2"},
+		{"hold full after a dial error", "full", 502, 503, "SlowDown", "2"},
+		{"no hold: the dial error", "", 502, 502, "ServiceUnavailable", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := S3Errors{RetryAfter: 2}
+			repl := caddy.NewReplacer()
+			if tc.hold != "" {
+				repl.Set(HoldPlaceholder, tc.hold)
+			}
+			r := httptest.NewRequest("GET", "/bucket/key", nil)
+			r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+			rec := httptest.NewRecorder()
+			err := h.ServeHTTP(rec, r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+				return caddyhttp.Error(tc.err, errors.New("dial tcp 127.0.0.1:9: connect: connection refused"))
+			}))
+			require.NoError(t, err)
+			assert.Equal(t, tc.status, rec.Code)
+			assert.Equal(t, tc.retryAfter, rec.Header().Get("Retry-After"))
+			var e s3Error
+			require.NoError(t, xml.Unmarshal(rec.Body.Bytes(), &e))
+			assert.Equal(t, tc.code, e.Code)
+		})
+	}
 }
 
 // TestHoldFullIsSlowDown: a request refused because hold_max requests were

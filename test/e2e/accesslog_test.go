@@ -48,6 +48,13 @@ type logEntry struct {
 	// that answered reads slowly (slow_factor): by design it says nothing
 	// about where its key lives either.
 	AvoidedNode string `json:"avoided_node"`
+	// RetriedNodes, Attempts, Outcome and HoldMs are the minio transport's
+	// account of the request (docs/observability.md, Access log
+	// placeholders): what a failure message needs to say why it failed.
+	RetriedNodes string  `json:"retried_nodes"`
+	Attempts     int     `json:"attempts"`
+	Outcome      string  `json:"outcome"`
+	HoldMs       float64 `json:"hold_ms"`
 }
 
 // Answered reports whether an upstream answered the request (a status

@@ -995,11 +995,12 @@ func describeLines(lines []logEntry, victim string) string {
 	var out []string
 	for _, x := range lines {
 		up := x.Upstream
-		if up == victim {
+		if victim != "" && up == victim {
 			up += " (the failed node)"
 		}
-		out = append(out, fmt.Sprintf("status %d upstream %q retries %d started %s took %.1fms",
-			x.Status, up, x.Retries, x.Start().Format("15:04:05.000"), x.Duration*1000))
+		out = append(out, fmt.Sprintf("status %d upstream %q retries %d started %s took %.1fms; first node %q, retried on %q, hedged to %q, %d attempts, outcome %q, held %.0fms",
+			x.Status, up, x.Retries, x.Start().Format("15:04:05.000"), x.Duration*1000,
+			x.FirstNode, x.RetriedNodes, x.HedgedNode, x.Attempts, x.Outcome, x.HoldMs))
 	}
 	return strings.Join(out, "; ")
 }

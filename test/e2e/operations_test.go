@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -169,6 +170,7 @@ func (o *opsEnv) recover(t *testing.T) {
 
 // opsResult is one request of the strict client.
 type opsResult struct {
+	id     string // requestIDHeader: finds the request's access log line
 	proxy  int
 	method string
 	expect bool
@@ -233,7 +235,7 @@ func (o *opsEnv) startLoad(rate int, proxies []int) *opsLoad {
 			k := o.keys[i%len(o.keys)]
 			kind := kinds[(i/len(o.keys))%len(kinds)]
 			px := proxies[i%len(proxies)]
-			r := opsResult{proxy: px, object: k.object, method: kind, start: time.Now()}
+			r := opsResult{id: nextRequestID(), proxy: px, object: k.object, method: kind, start: time.Now()}
 			var body []byte
 			switch kind {
 			case "PUT+Expect", http.MethodPut:
@@ -259,6 +261,7 @@ func (o *opsEnv) startLoad(rate int, proxies []int) *opsLoad {
 				}
 				req, err := http.NewRequest(r.method, target, rd)
 				if err == nil {
+					req.Header.Set(requestIDHeader, r.id)
 					if r.expect {
 						req.Header.Set("Expect", "100-continue")
 					}
@@ -296,7 +299,7 @@ func (l *opsLoad) stop() []opsResult {
 type opsSummary struct {
 	n, failed     map[string]int
 	p99, max      time.Duration
-	firstFailures []string
+	firstFailures []opsResult // the first 8
 }
 
 func summarizeOps(rs []opsResult) opsSummary {
@@ -308,11 +311,7 @@ func summarizeOps(rs []opsResult) opsSummary {
 		if r.failed() {
 			s.failed[r.kind()]++
 			if len(s.firstFailures) < 8 {
-				why := fmt.Sprint(r.err)
-				if r.err == nil {
-					why = fmt.Sprintf("%d %.160s", r.status, strings.ReplaceAll(r.body, "\n", " "))
-				}
-				s.firstFailures = append(s.firstFailures, fmt.Sprintf("%s %s via proxy %d at %s: %s", r.kind(), r.object, r.proxy, r.start.Format("15:04:05.000"), why))
+				s.firstFailures = append(s.firstFailures, r)
 			}
 		}
 	}
@@ -321,6 +320,44 @@ func summarizeOps(rs []opsResult) opsSummary {
 		s.p99, s.max = lat[min(n-1, n*99/100)], lat[n-1]
 	}
 	return s
+}
+
+// describe says what a failed request got and, from its proxy's access
+// log, how its attempts went: the client sees one status, the log shows
+// which nodes were tried, whether it was held and how it ended.
+func (o *opsEnv) describe(t *testing.T, r opsResult) string {
+	t.Helper()
+	why := fmt.Sprint(r.err)
+	if r.err == nil {
+		why = fmt.Sprintf("%d %.160s", r.status, strings.ReplaceAll(r.body, "\n", " "))
+	}
+	p := o.proxies[r.proxy]
+	// Caddy writes the line after the answer; a request cut by the client
+	// (its timeout) may be logged later still.
+	es := p.waitLog(t, 0, 5*time.Second, func(es []logEntry) bool { return len(byRequestID(es)[r.id]) > 0 })
+	return fmt.Sprintf("%s %s via proxy %d at %s, took %s: %s (access log: %s; error log: %s)", r.kind(), r.object, r.proxy,
+		r.start.Format("15:04:05.000"), ms(r.dur), why, describeLines(byRequestID(es)[r.id], ""), errorLogged(t, p, r.id))
+}
+
+// errorLogged is the error logged (on stderr) for the request with id:
+// the proxy's own error that a 502 or 504 stands for, e.g. the last
+// attempt's dial error. s3_errors logs the errors it answers; Caddy logs
+// the others (http.log.error).
+func errorLogged(t *testing.T, p *caddyProc, id string) string {
+	t.Helper()
+	tag := fmt.Sprintf("%q:[%q]", requestIDHeader, id)
+	for _, line := range strings.Split(readText(t, p.StderrPath()), "\n") {
+		if !strings.Contains(line, tag) {
+			continue
+		}
+		var e struct {
+			Logger, Msg, Error string
+		}
+		if json.Unmarshal([]byte(line), &e) == nil && (e.Logger == "http.handlers.s3_errors" || strings.HasPrefix(e.Logger, "http.log.error")) {
+			return strings.TrimSuffix(e.Msg+": "+e.Error, ": ")
+		}
+	}
+	return "no line"
 }
 
 func (s opsSummary) String() string {
@@ -467,7 +504,7 @@ func testWholeClusterRestart(t *testing.T, o *opsEnv) {
 	o.rep.addf(sc, "first direct write MinIO took after the restart began", "%s", ms(writableAt.Sub(restartAt)))
 	o.rep.addf(sc, "first success of a request started after the restart began", "%s", ms(firstSuccessAfter(rs, restartAt)))
 	for _, f := range s.firstFailures {
-		t.Log(f)
+		t.Log(o.describe(t, f))
 	}
 	// MinIO drops the requests it is serving when it gets SIGTERM (its
 	// Shutdown closes the listener and returns at once; cmd/signals.go then
@@ -486,9 +523,6 @@ func testWholeClusterRestart(t *testing.T, o *opsEnv) {
 	later, refused := splitRefusedByMinIO(later, writableAt)
 	lf := summarizeOps(later)
 	o.rep.addf(sc, "PUT+Expect held the whole hold while MinIO took no write, answered its 503 SlowDownWrite", "%d of %d", len(refused), len(refused)+lf.n["PUT+Expect"])
-	for _, f := range lf.firstFailures {
-		t.Log("after the restart began: ", f)
-	}
 	for _, k := range []string{"GET", "HEAD", "PUT+Expect"} {
 		if lf.failed[k] > 0 {
 			t.Errorf("%s: %d of %d started after the restart began failed, want 0", k, lf.failed[k], lf.n[k])
@@ -621,7 +655,7 @@ func testRollingRestartWithDrain(t *testing.T, o *opsEnv) {
 	s := summarizeOps(rs)
 	o.rep.add(sc, "load through both proxies", s.String())
 	for _, f := range s.firstFailures {
-		t.Log(f)
+		t.Log(o.describe(t, f))
 	}
 	if n := s.failed["GET"] + s.failed["HEAD"] + s.failed["PUT+Expect"] + s.failed["PUT"]; n > 0 {
 		t.Errorf("%d requests failed during a rolling restart with drains, want 0", n)
