@@ -20,6 +20,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
+
+	"github.com/minio-lb/caddy-minio-lb/internal/proxytrace"
 )
 
 func init() {
@@ -391,7 +393,8 @@ func (h *HealthReady) warnWithoutRetries(ctx caddy.Context) {
 // them while failing open). With no routable node it first holds the
 // request until one is (see hold.go). A busy node is left out of half the
 // calls (at random), which halves its share of new requests; with
-// session_affinity its keys go to their next node meanwhile.
+// session_affinity its keys go to their next node meanwhile. A retry keeps
+// the busy nodes when it has no other node left (retryHasNodeNotBusy).
 //
 // They are new Upstream values on every call: Caddy provisions what this
 // returns on each request (it writes Host, the circuit breaker and the
@@ -411,7 +414,7 @@ func (h *HealthReady) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, e
 		// A coin per call, not a turn: a request retried after a busy
 		// refusal calls again, and a strict alternation would then show
 		// the busy node to every first attempt.
-		skipBusy = rand.Uint64()&1 == 0
+		skipBusy = rand.Uint64()&1 == 0 && retryHasNodeNotBusy(r, dials, busy)
 	}
 	vals := make([]reverseproxy.Upstream, len(dials))
 	ups := make([]*reverseproxy.Upstream, 0, len(dials))
@@ -423,6 +426,31 @@ func (h *HealthReady) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, e
 		ups = append(ups, &vals[i])
 	}
 	return ups, nil
+}
+
+// retryHasNodeNotBusy reports whether r may still go to a node that is not
+// busy: always on a first attempt; on a retry, only if the minio
+// transport's trace shows such a node the request may retry on. Without
+// that node, leaving the busy nodes out would leave the retry only nodes it
+// already failed on: the selection policy finds none, and Caddy spends a
+// retry on each empty pick at once (seen: a HEAD that failed on the one
+// node not busy after a whole-cluster restart got 502 when all six of its
+// retries found no upstream, within 6 ms). Without a trace nothing says
+// what a retry tried, so it keeps every node.
+func retryHasNodeNotBusy(r *http.Request, dials []string, busy []bool) bool {
+	if r == nil || r.URL == nil || r.URL.Host == "" {
+		return true // a first attempt: Caddy sets the URL's host when it sends one
+	}
+	tr := proxytrace.From(r)
+	if tr == nil {
+		return false
+	}
+	for i, d := range dials {
+		if !busy[i] && tr.MayRetryOn(d) {
+			return true
+		}
+	}
+	return false
 }
 
 func countFalse(bs []bool) int {

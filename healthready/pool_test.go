@@ -358,6 +358,64 @@ func TestGetUpstreamsFreshValues(t *testing.T) {
 	assert.LessOrEqual(t, allocs, 2.0)
 }
 
+// TestRetryKeepsBusyNodesWhenNoOtherIsLeft: a busy node is left out of
+// about half the calls, but not out of a retry's whose request already
+// failed on every node that is not busy: its policy would find no node and
+// Caddy would spend every retry on empty picks at once (seen: a HEAD got
+// 502 after a whole-cluster restart when the one node not busy refused it
+// and its six retries found no upstream within 6 ms).
+func TestRetryKeepsBusyNodesWhenNoOtherIsLeft(t *testing.T) {
+	a, b, c := newFakeNode(t, "a"), newFakeNode(t, "b"), newFakeNode(t, "c")
+	cfg := fastPool("retrybusy", a.addr(), b.addr(), c.addr())
+	cfg.BusyWindow = caddy.Duration(time.Minute)
+	h := provision(t, cfg)
+	eventually(t, wait, func() bool {
+		return stateOf(h, 0) == nodeReady && stateOf(h, 1) == nodeReady && stateOf(h, 2) == nodeReady
+	}, "all three ready")
+	h.NodeBusy(b.addr(), "answered 503 SlowDownRead")
+	h.NodeBusy(c.addr(), "answered 503 SlowDownRead")
+
+	// request is Caddy's copy of a request on its first attempt (no host
+	// yet) or, with failedOn, on a retry after it failed there.
+	request := func(failedOn string, f proxytrace.Failure) *http.Request {
+		r := httptest.NewRequest(http.MethodHead, "/bucket/key", nil)
+		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+		r.URL.Host = ""
+		if failedOn != "" {
+			r.URL.Host = failedOn
+			tr := proxytrace.Ensure(r, s3op.HeadObject)
+			tr.Fail(tr.Add(failedOn, false), f)
+		}
+		return r
+	}
+	// fewest is the fewest nodes GetUpstreams returned in 200 calls.
+	fewest := func(r *http.Request) int {
+		n := 3
+		for range 200 {
+			ups, err := h.GetUpstreams(r)
+			require.NoError(t, err)
+			n = min(n, len(ups))
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		name     string
+		failedOn string
+		failure  proxytrace.Failure
+		want     int
+	}{
+		{"first attempt: busy nodes left out of some calls", "", 0, 1},
+		{"retry after the node not busy refused it as busy", a.addr(), proxytrace.Busy, 3},
+		{"retry after a transport error on the node not busy", a.addr(), proxytrace.Error, 3},
+		{"retry after a busy node failed: the node not busy is left", b.addr(), proxytrace.Busy, 1},
+		{"retry that may go back to the node not busy (unreachable)", a.addr(), proxytrace.Unreachable, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, fewest(request(tc.failedOn, tc.failure)))
+		})
+	}
+}
+
 // TestClusterGate: a lost quorum shows in the view and turns the
 // readiness answer, but routing continues.
 func TestClusterGate(t *testing.T) {
