@@ -407,6 +407,7 @@ func TestRetryKeepsBusyNodesWhenNoOtherIsLeft(t *testing.T) {
 		{"first attempt: busy nodes left out of some calls", "", 0, 1},
 		{"retry after the node not busy refused it as busy", a.addr(), proxytrace.Busy, 3},
 		{"retry after a transport error on the node not busy", a.addr(), proxytrace.Error, 3},
+		{"retry after the node not busy, just rejoined, answered 404", a.addr(), proxytrace.NotYetVisible, 3},
 		{"retry after a busy node failed: the node not busy is left", b.addr(), proxytrace.Busy, 1},
 		{"retry that may go back to the node not busy (unreachable)", a.addr(), proxytrace.Unreachable, 1},
 	} {
