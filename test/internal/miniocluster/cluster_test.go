@@ -142,26 +142,42 @@ func TestClusterServesKillsAndRestarts(t *testing.T) {
 	ok, why := victim.Ready(ctx)
 	assert.True(t, ok, why)
 	mc3 := client(t, c, victim.S3Addr())
-	got, err = get(ctx, mc3, "harness", "obj")
-	require.NoError(t, err, "read an old object via the restarted node")
-	assert.True(t, bytes.Equal(data, got))
 
 	// MinIO fact: a restarted node that reports ready may still answer 404
-	// NoSuchKey for objects written while it was down (seen for up to ~11s
-	// here). It must converge; how long it took is logged.
+	// NoSuchKey for a while, until it has reconnected to its peers' drives:
+	// for objects written while it was down (seen for up to ~11 s here)
+	// and, less often, for objects older than its restart (seen once, on a
+	// 2-core machine with one core burned). It must converge on both; how
+	// long it took is logged.
+	for _, o := range []struct {
+		key  string
+		data []byte
+	}{{"obj", data}, {"written-while-down", data2}} {
+		got, took, false404, err := readThroughRestarted(ctx, mc3, "harness", o.key, 45*time.Second)
+		require.NoError(t, err, "%s is still not readable through the restarted node after %s", o.key, took)
+		assert.True(t, bytes.Equal(o.data, got), "%s read through the restarted node", o.key)
+		t.Logf("restarted node served %s after %s (%d reads answered 404 before)", o.key, took.Round(time.Millisecond), false404)
+	}
+}
+
+// readThroughRestarted reads bucket/key through mc until it succeeds or
+// limit has passed, every 100 ms while the node answers NoSuchKey (any
+// other error ends it at once), and says how long that took and how many
+// reads answered 404.
+func readThroughRestarted(ctx context.Context, mc *minio.Client, bucket, key string, limit time.Duration) (data []byte, took time.Duration, false404 int, err error) {
 	t0 := time.Now()
-	var false404 int
 	for {
-		got, err = get(ctx, mc3, "harness", "written-while-down")
-		if err == nil || time.Since(t0) > 45*time.Second {
-			break
+		data, err = get(ctx, mc, bucket, key)
+		if err == nil || minio.ToErrorResponse(err).Code != "NoSuchKey" || time.Since(t0) > limit {
+			return data, time.Since(t0), false404, err
 		}
 		false404++
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return nil, time.Since(t0), false404, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	require.NoError(t, err, "object written while the node was down is still not readable through it after %s", time.Since(t0))
-	assert.True(t, bytes.Equal(data2, got))
-	t.Logf("restarted node served the object written while it was down after %s (%d failed reads before)", time.Since(t0).Round(time.Millisecond), false404)
 }
 
 func TestNodeStopCont(t *testing.T) {
