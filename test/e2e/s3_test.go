@@ -209,8 +209,12 @@ func assertOneNode(t *testing.T, e *env, what string, es []logEntry, min int, so
 		return
 	}
 	ups := upstreams(es)
-	if len(ups) != 1 {
+	busy, split := splitByBusyNode(t, e, es, ups)
+	if len(ups) != 1 && !split {
 		t.Errorf("%s: requests reached %d nodes, want 1: %v", what, len(ups), ups)
+	}
+	if split {
+		e.rep.addf("S3/minio-go", what, "split by design: %s was busy meanwhile", e.nodeOf(busy))
 	}
 	for _, x := range es {
 		if source != "" && x.AffinitySource != source {
@@ -221,6 +225,35 @@ func assertOneNode(t *testing.T, e *env, what string, es []logEntry, min int, so
 	for up := range ups {
 		e.rep.addf("S3/minio-go", what, "%d requests, all on %s", len(es), e.nodeOf(up))
 	}
+}
+
+// splitByBusyNode reports whether requests of one key that reached two
+// nodes did so by design: one of the two was busy meanwhile, and a busy
+// node's keys go to their next node for about half of their requests
+// (docs/healthready.md, Busy is not dead). Seen: MinIO refused the
+// scenario's first PUT with 503 SlowDownWrite a moment after the cluster
+// had taken a write through every node, and one object's requests and a
+// session's were split between that node and the next.
+func splitByBusyNode(t *testing.T, e *env, es []logEntry, ups map[string]int) (busy string, split bool) {
+	t.Helper()
+	if len(ups) != 2 || len(es) == 0 {
+		return "", false
+	}
+	from, to := es[0].Start(), es[0].End()
+	for _, x := range es {
+		if x.Start().Before(from) {
+			from = x.Start()
+		}
+		if x.End().After(to) {
+			to = x.End()
+		}
+	}
+	for up := range ups {
+		if e.caddy.busyDuring(t, "s3", up, from, to) {
+			return up, true
+		}
+	}
+	return "", false
 }
 
 // sources lists the distinct affinity sources of the entries.
