@@ -96,9 +96,8 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 		case <-snap.changed:
 			snap = h.snap.Load()
 		case <-timer.C:
-			if s := h.snap.Load(); s.routable > 0 {
-				h.holds.served.Add(1)
-				return s // a node came back just as the hold ran out
+			if snap = h.snap.Load(); snap.routable > 0 {
+				continue // a node came back just as the hold ran out: served below
 			}
 			h.holds.timedOut.Add(1)
 			result = traffic.HoldExpired

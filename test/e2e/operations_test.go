@@ -374,25 +374,6 @@ func (s opsSummary) String() string {
 // checkContents reads every object directly from a node and requires its
 // content to be one of the bodies PUT to it (or the first one): no node
 // stored a short, doubled or reordered body.
-// retryNotYetVisible retries op while it fails with NoSuchKey, until ctx
-// ends: right after a restart a MinIO node answers 404 for objects on
-// peers it has not reconnected to yet (seen: every object of the test
-// 404 from node 1 for a while after a whole-cluster restart). An object
-// that is really gone still fails, when ctx ends.
-func retryNotYetVisible(ctx context.Context, op func() error) error {
-	for {
-		err := op()
-		if err == nil || minio.ToErrorResponse(err).Code != "NoSuchKey" {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
 func (o *opsEnv) checkContents(t *testing.T, l *opsLoad) {
 	t.Helper()
 	user, pass := o.c.Credentials()
@@ -403,7 +384,7 @@ func (o *opsEnv) checkContents(t *testing.T, l *opsLoad) {
 	ctx := ctxT(t, time.Minute)
 	for _, k := range o.keys {
 		var b []byte
-		err := retryNotYetVisible(ctx, func() error {
+		_, err := miniocluster.RetryNotYetVisible(ctx, func() error {
 			return miniocluster.RetrySlowDown(ctx, func() error {
 				obj, err := cl.GetObject(ctx, o.bucket, k.object, minio.GetObjectOptions{})
 				if err != nil {

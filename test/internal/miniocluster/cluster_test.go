@@ -160,24 +160,19 @@ func TestClusterServesKillsAndRestarts(t *testing.T) {
 	}
 }
 
-// readThroughRestarted reads bucket/key through mc until it succeeds or
-// limit has passed, every 100 ms while the node answers NoSuchKey (any
-// other error ends it at once), and says how long that took and how many
-// reads answered 404.
+// readThroughRestarted reads bucket/key through mc until the node stops
+// answering NoSuchKey or limit has passed, and says how long that took
+// and how many reads answered 404.
 func readThroughRestarted(ctx context.Context, mc *minio.Client, bucket, key string, limit time.Duration) (data []byte, took time.Duration, false404 int, err error) {
 	t0 := time.Now()
-	for {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	false404, err = miniocluster.RetryNotYetVisible(ctx, func() error {
+		var err error
 		data, err = get(ctx, mc, bucket, key)
-		if err == nil || minio.ToErrorResponse(err).Code != "NoSuchKey" || time.Since(t0) > limit {
-			return data, time.Since(t0), false404, err
-		}
-		false404++
-		select {
-		case <-ctx.Done():
-			return nil, time.Since(t0), false404, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+		return err
+	})
+	return data, time.Since(t0), false404, err
 }
 
 func TestNodeStopCont(t *testing.T) {

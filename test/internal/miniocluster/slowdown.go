@@ -34,6 +34,29 @@ func RetrySlowDown(ctx context.Context, op func() error) error {
 	}
 }
 
+// RetryNotYetVisible runs op until it returns anything but NoSuchKey, or
+// ctx ends; then it returns the last error, with how many times op
+// answered NoSuchKey before. A MinIO node that reports ready right after
+// a restart can answer 404 NoSuchKey for a while, for objects on peers
+// it has not reconnected to yet (seen: every object of a test 404 from
+// one node after a whole-cluster restart, and an object written before
+// the restart 404 from the restarted node); an object that is really gone
+// still fails, when ctx ends.
+func RetryNotYetVisible(ctx context.Context, op func() error) (notYet int, err error) {
+	for {
+		err = op()
+		if err == nil || minio.ToErrorResponse(err).Code != "NoSuchKey" {
+			return notYet, err
+		}
+		notYet++
+		select {
+		case <-ctx.Done():
+			return notYet, err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 // minioSaysRetry reports whether resp is MinIO asking the client to come
 // back later. minio-go fills Code with the HTTP status line ("503 Service
 // Unavailable") when the answer named no code.

@@ -3,6 +3,7 @@ package miniocluster_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -76,5 +77,93 @@ func TestRetrySlowDown(t *testing.T) {
 			assert.Equal(t, tt.status, minio.ToErrorResponse(err).StatusCode)
 			assert.EqualValues(t, 1, calls.Load(), "returned after the first answer")
 		})
+	}
+}
+
+// TestRetryNotYetVisible answers the first two reads of an object as the
+// table says, then with the object, and checks whether RetryNotYetVisible
+// went on to the object and how many 404s it counted.
+func TestRetryNotYetVisible(t *testing.T) {
+	tests := []struct {
+		name        string
+		status      int
+		code        string
+		wantRetry   bool
+		wantNotYets int
+	}{
+		{"NoSuchKey from a node not reconnected yet", http.StatusNotFound, "NoSuchKey", true, 2},
+		{"NoSuchBucket", http.StatusNotFound, "NoSuchBucket", false, 0},
+		{"AccessDenied", http.StatusForbidden, "AccessDenied", false, 0},
+		{"MinIO SlowDownRead", http.StatusServiceUnavailable, "SlowDownRead", false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if calls.Add(1) > 2 {
+					w.Header().Set("Last-Modified", time.Now().UTC().Format(http.TimeFormat))
+					w.Header().Set("ETag", `"e"`)
+					_, _ = w.Write([]byte("data"))
+					return
+				}
+				w.WriteHeader(tt.status)
+				_, _ = w.Write([]byte(s3Error(tt.code)))
+			}))
+			defer srv.Close()
+			mc, err := minio.New(strings.TrimPrefix(srv.URL, "http://"), &minio.Options{
+				Creds: credentials.NewStaticV4("u", "p", ""), Region: "us-east-1", MaxRetries: 1,
+			})
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			var got []byte
+			notYet, err := miniocluster.RetryNotYetVisible(ctx, func() error {
+				obj, err := mc.GetObject(ctx, "bucket", "k", minio.GetObjectOptions{})
+				if err != nil {
+					return err
+				}
+				defer obj.Close()
+				got, err = io.ReadAll(obj)
+				return err
+			})
+			assert.Equal(t, tt.wantNotYets, notYet, "404s counted")
+			if tt.wantRetry {
+				require.NoError(t, err)
+				assert.Equal(t, "data", string(got))
+				assert.EqualValues(t, 3, calls.Load(), "two 404s, then the object")
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, tt.code, minio.ToErrorResponse(err).Code)
+			assert.EqualValues(t, 1, calls.Load(), "returned after the first answer")
+		})
+	}
+}
+
+// TestRetryNotYetVisibleEndsWithItsContext: an object that stays 404 (it
+// is really gone) fails with NoSuchKey once ctx ends, not later.
+func TestRetryNotYetVisibleEndsWithItsContext(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(s3Error("NoSuchKey")))
+	}))
+	defer srv.Close()
+	mc, err := minio.New(strings.TrimPrefix(srv.URL, "http://"), &minio.Options{
+		Creds: credentials.NewStaticV4("u", "p", ""), Region: "us-east-1", MaxRetries: 1,
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	notYet, err := miniocluster.RetryNotYetVisible(ctx, func() error {
+		_, err := mc.StatObject(context.Background(), "bucket", "k", minio.StatObjectOptions{})
+		return err
+	})
+	require.Error(t, err)
+	assert.Equal(t, "NoSuchKey", minio.ToErrorResponse(err).Code)
+	assert.GreaterOrEqual(t, notYet, 2, "retried while ctx lasted")
+	select {
+	case <-ctx.Done():
+	default:
+		t.Fatal("returned before its context ended")
 	}
 }
