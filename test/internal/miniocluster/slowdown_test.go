@@ -24,6 +24,17 @@ func s3Error(code string) string {
 	return `<?xml version="1.0" encoding="UTF-8"?><Error><Code>` + code + `</Code><Message>m</Message><Resource>/b/k</Resource><RequestId>1</RequestId></Error>`
 }
 
+// fakeS3Client is a minio-go client of srv that makes one try per call,
+// so that the retries counted are the helper's.
+func fakeS3Client(t *testing.T, srv *httptest.Server) *minio.Client {
+	t.Helper()
+	mc, err := minio.New(strings.TrimPrefix(srv.URL, "http://"), &minio.Options{
+		Creds: credentials.NewStaticV4("u", "p", ""), Region: "us-east-1", MaxRetries: 1,
+	})
+	require.NoError(t, err)
+	return mc
+}
+
 // TestRetrySlowDown answers the first refusals of a PutObject as the table
 // says, then 200, and checks whether RetrySlowDown went on to the 200.
 func TestRetrySlowDown(t *testing.T) {
@@ -57,13 +68,10 @@ func TestRetrySlowDown(t *testing.T) {
 				_, _ = w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			mc, err := minio.New(strings.TrimPrefix(srv.URL, "http://"), &minio.Options{
-				Creds: credentials.NewStaticV4("u", "p", ""), Region: "us-east-1", MaxRetries: 1,
-			})
-			require.NoError(t, err)
+			mc := fakeS3Client(t, srv)
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
-			err = miniocluster.RetrySlowDown(ctx, func() error {
+			err := miniocluster.RetrySlowDown(ctx, func() error {
 				_, err := mc.PutObject(ctx, "bucket", "k", strings.NewReader("x"), 1, minio.PutObjectOptions{})
 				return err
 			})
@@ -110,10 +118,7 @@ func TestRetryNotYetVisible(t *testing.T) {
 				_, _ = w.Write([]byte(s3Error(tt.code)))
 			}))
 			defer srv.Close()
-			mc, err := minio.New(strings.TrimPrefix(srv.URL, "http://"), &minio.Options{
-				Creds: credentials.NewStaticV4("u", "p", ""), Region: "us-east-1", MaxRetries: 1,
-			})
-			require.NoError(t, err)
+			mc := fakeS3Client(t, srv)
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
 			var got []byte
@@ -148,10 +153,7 @@ func TestRetryNotYetVisibleEndsWithItsContext(t *testing.T) {
 		_, _ = w.Write([]byte(s3Error("NoSuchKey")))
 	}))
 	defer srv.Close()
-	mc, err := minio.New(strings.TrimPrefix(srv.URL, "http://"), &minio.Options{
-		Creds: credentials.NewStaticV4("u", "p", ""), Region: "us-east-1", MaxRetries: 1,
-	})
-	require.NoError(t, err)
+	mc := fakeS3Client(t, srv)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	notYet, err := miniocluster.RetryNotYetVisible(ctx, func() error {
