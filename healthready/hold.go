@@ -20,6 +20,10 @@ const (
 	// request's hold ran out) or "full" (hold_max requests were already
 	// waiting). s3_errors answers both 503, "full" as SlowDown.
 	HoldOutcomeKey = "http.reverse_proxy.healthready.hold"
+	// HoldOutcomeTimeout and HoldOutcomeFull are the values of
+	// HoldOutcomeKey.
+	HoldOutcomeTimeout = "timeout"
+	HoldOutcomeFull    = "full"
 )
 
 // holdState counts the requests of a pool that wait for a node, for
@@ -60,7 +64,7 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 		// The request spent its hold already (earlier waits and attempts):
 		// it ends waiting for a node, as a hold that runs out does.
 		if repl != nil {
-			repl.Set(HoldOutcomeKey, "timeout")
+			repl.Set(HoldOutcomeKey, HoldOutcomeTimeout)
 		}
 		return noNode
 	}
@@ -70,7 +74,7 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 		h.holds.full.Add(1)
 		stats.HoldRejected()
 		if repl != nil {
-			repl.Set(HoldOutcomeKey, "full")
+			repl.Set(HoldOutcomeKey, HoldOutcomeFull)
 		}
 		return noNode
 	}
@@ -102,7 +106,7 @@ func (h *HealthReady) waitForNode(r *http.Request, snap *snapshot) *snapshot {
 			h.holds.timedOut.Add(1)
 			result = traffic.HoldExpired
 			if repl != nil {
-				repl.Set(HoldOutcomeKey, "timeout")
+				repl.Set(HoldOutcomeKey, HoldOutcomeTimeout)
 			}
 			h.logger.Debug("request held without a node until its deadline", zap.String("pool", h.Name),
 				zap.Duration("hold", h.hold))

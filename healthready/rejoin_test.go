@@ -201,5 +201,5 @@ func TestSpentHoldEndsWaitingForANode(t *testing.T) {
 	assert.Empty(t, ups)
 	assert.Less(t, time.Since(start), time.Second, "not held again")
 	outcome, _ := repl.GetString(HoldOutcomeKey)
-	assert.Equal(t, "timeout", outcome)
+	assert.Equal(t, HoldOutcomeTimeout, outcome)
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/minio-lb/caddy-minio-lb/healthready"
 )
 
 func init() {
@@ -31,12 +33,6 @@ func init() {
 
 // Defaults of S3Errors.
 const defaultRetryAfter = 1
-
-// HoldPlaceholder is set by healthready when a request waited for a node
-// and none came: "timeout" (the hold ran out) or "full" (hold_max requests
-// were already waiting). Either is answered 503, "full" as SlowDown,
-// whatever error the attempt before the wait left.
-const HoldPlaceholder = "http.reverse_proxy.healthready.hold"
 
 // S3Errors turns errors returned by the handlers after it (reverse_proxy)
 // into S3 XML error responses, when nothing of a response has been written
@@ -128,11 +124,13 @@ func (h S3Errors) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // waitedForNode reports whether healthready's hold ended without a node for
 // the request: it ran out, or hold_max requests were already waiting.
+// Either is answered 503, whatever error the attempt before the wait left
+// (Caddy keeps that attempt's error when the next finds no node).
 func waitedForNode(repl *caddy.Replacer) bool {
 	if repl == nil {
 		return false
 	}
-	hold, _ := repl.GetString(HoldPlaceholder)
+	hold, _ := repl.GetString(healthready.HoldOutcomeKey)
 	return hold != ""
 }
 
@@ -141,7 +139,7 @@ func describe(status int, repl *caddy.Replacer) (code, msg string) {
 	switch status {
 	case http.StatusServiceUnavailable:
 		if repl != nil {
-			if hold, _ := repl.GetString(HoldPlaceholder); hold == "full" {
+			if hold, _ := repl.GetString(healthready.HoldOutcomeKey); hold == healthready.HoldOutcomeFull {
 				return "SlowDown", "Too many requests are waiting for a MinIO node; please reduce your request rate."
 			}
 		}

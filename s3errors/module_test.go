@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/standard"
+	"github.com/minio-lb/caddy-minio-lb/healthready"
 	"github.com/minio-lb/caddy-minio-lb/internal/freeport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -154,16 +155,16 @@ func TestEndedWaitingForANodeIs503(t *testing.T) {
 		code       string
 		retryAfter string
 	}{
-		{"hold ran out after a dial error", "timeout", 502, 503, "ServiceUnavailable", "2"},
-		{"hold ran out after a timeout", "timeout", 504, 503, "ServiceUnavailable", "2"},
-		{"hold full after a dial error", "full", 502, 503, "SlowDown", "2"},
+		{"hold ran out after a dial error", healthready.HoldOutcomeTimeout, 502, 503, "ServiceUnavailable", "2"},
+		{"hold ran out after a timeout", healthready.HoldOutcomeTimeout, 504, 503, "ServiceUnavailable", "2"},
+		{"hold full after a dial error", healthready.HoldOutcomeFull, 502, 503, "SlowDown", "2"},
 		{"no hold: the dial error", "", 502, 502, "ServiceUnavailable", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := S3Errors{RetryAfter: 2}
 			repl := caddy.NewReplacer()
 			if tc.hold != "" {
-				repl.Set(HoldPlaceholder, tc.hold)
+				repl.Set(healthready.HoldOutcomeKey, tc.hold)
 			}
 			r := httptest.NewRequest("GET", "/bucket/key", nil)
 			r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
@@ -185,10 +186,10 @@ func TestEndedWaitingForANodeIs503(t *testing.T) {
 // already waiting is told to slow down.
 func TestHoldFullIsSlowDown(t *testing.T) {
 	repl := caddy.NewReplacer()
-	repl.Set(HoldPlaceholder, "full")
+	repl.Set(healthready.HoldOutcomeKey, healthready.HoldOutcomeFull)
 	code, _ := describe(http.StatusServiceUnavailable, repl)
 	assert.Equal(t, "SlowDown", code)
-	repl.Set(HoldPlaceholder, "timeout")
+	repl.Set(healthready.HoldOutcomeKey, healthready.HoldOutcomeTimeout)
 	code, _ = describe(http.StatusServiceUnavailable, repl)
 	assert.Equal(t, "ServiceUnavailable", code)
 }
