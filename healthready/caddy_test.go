@@ -267,3 +267,64 @@ func TestStatusShowsInFlight(t *testing.T) {
 	assert.Equal(t, "slow", <-done)
 	eventually(t, wait, func() bool { return inFlight() == 0 }, "back to 0 after the response")
 }
+
+// TestRetryLeavesOutTheNodeItFailedOn: through Caddy's own transport, with
+// lb_policy first (which picks the failed node again whenever it can), a
+// retry after a refused connection goes to another routable node, as
+// nginx's proxy_next_upstream does, whether or not passive ejection is on
+// and before it ejects the node. With no other node, the retries stay on
+// it. The refusing node reports ready: its probes go to a live node
+// (probe_to), as a MinIO console that is not listening yet while the
+// node's S3 API already answers ready.
+func TestRetryLeavesOutTheNodeItFailedOn(t *testing.T) {
+	tests := []struct {
+		name         string
+		passiveFails int
+		withOther    bool
+		wantStatus   int
+	}{
+		{"another node routable", 3, true, http.StatusOK},
+		{"another node routable, passive ejection off", -1, true, http.StatusOK},
+		{"no other node", 3, false, http.StatusBadGateway},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			probe, b := newFakeNode(t, "probe"), newFakeNode(t, "b")
+			refusing := freeport.Addr(t) // nothing listens there
+			upstreams, probeTo := []string{refusing}, []string{probe.addr()}
+			if tt.withOther {
+				upstreams, probeTo = append(upstreams, b.addr()), append(probeTo, b.addr())
+			}
+			base, _ := startProxy(t, map[string]any{
+				"handler": "reverse_proxy",
+				"dynamic_upstreams": map[string]any{
+					"source": "healthready", "name": "console",
+					"upstreams": upstreams, "probe_to": probeTo,
+					"interval": int64(40 * time.Millisecond), "timeout": int64(500 * time.Millisecond),
+					"rise": 1, "fall": 1000, "passive_fails": tt.passiveFails, "passive_window": int64(time.Minute),
+				},
+				"load_balancing": map[string]any{
+					"selection_policy": map[string]any{"policy": "first"},
+					"retries":          2,
+				},
+			})
+			c := &http.Client{Timeout: 5 * time.Second}
+			eventually(t, wait, func() bool {
+				for i := range upstreams {
+					if n, ok := poolNode(t, c, base, "console", i); !ok || n.State != nodeReady.String() {
+						return false
+					}
+				}
+				return true
+			}, "every node ready")
+
+			code, body := get(t, c, base+"/obj")
+			require.Equal(t, tt.wantStatus, code, body)
+			if tt.wantStatus == http.StatusOK {
+				assert.Equal(t, "node b", body, "the retry went to the node not failed on")
+				n, _ := poolNode(t, c, base, "console", 0)
+				assert.Equal(t, nodeReady.String(), n.State, "one failure of passive_fails 3 ejects nothing")
+			}
+		})
+	}
+}

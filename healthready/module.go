@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,9 +174,9 @@ type HealthReady struct {
 	// upstream list joined with commas.
 	Name string `json:"name,omitempty"`
 
-	logger     *zap.Logger
-	countedKey string // replacer key: nodes this request's failures were counted against
-	events     eventEmitter
+	logger    *zap.Logger
+	failedKey string // replacer key: nodes this request failed on (ResetCache)
+	events    eventEmitter
 
 	nodes  []*node
 	byAddr map[string]*node // normalised dial host:port → node
@@ -311,7 +312,7 @@ func (h *HealthReady) Provision(ctx caddy.Context) error {
 	}
 	h.applyDefaults()
 	h.events = loadEvents(ctx, h.logger)
-	h.countedKey = "http.reverse_proxy.healthready." + h.Name + ".counted"
+	h.failedKey = "http.reverse_proxy.healthready." + h.Name + ".failed"
 	h.warnWithoutRetries(ctx)
 
 	h.sem = make(chan struct{}, h.Concurrency)
@@ -408,6 +409,7 @@ func (h *HealthReady) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, e
 		snap = h.waitForNode(r, snap)
 	}
 	dials, busy := snap.dials, snap.busy
+	failed := h.retryLeavesOut(r, dials)
 	skipBusy := false
 	if n := countFalse(busy); n > 0 && n < len(busy) {
 		// Only when a node that is not busy remains to take the request.
@@ -419,13 +421,41 @@ func (h *HealthReady) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, e
 	vals := make([]reverseproxy.Upstream, len(dials))
 	ups := make([]*reverseproxy.Upstream, 0, len(dials))
 	for i, d := range dials {
-		if skipBusy && busy[i] {
+		if skipBusy && busy[i] || slices.Contains(failed, d) {
 			continue
 		}
 		vals[i].Dial = d
 		ups = append(ups, &vals[i])
 	}
 	return ups, nil
+}
+
+// retryLeavesOut lists the nodes a retry through Caddy's own transport
+// leaves out: those the request failed on, as long as another routable
+// node remains, as nginx's proxy_next_upstream goes to the next server.
+// Caddy's selection policies (least_conn, round_robin, random, first) do
+// not know which node an attempt failed on and can pick it again for
+// every retry (seen: the console site's GET got 502 when all three of its
+// attempts went to a node whose console was not listening yet, right
+// after the node's S3 API became ready). A first attempt leaves nothing
+// out. The minio transport's requests keep every node here: the transport
+// itself sends a retry to a node the request has not tried yet
+// (proxytrace.MayRetryOn), and session_affinity continues with the next
+// node of the key's order.
+func (h *HealthReady) retryLeavesOut(r *http.Request, dials []string) []string {
+	if r == nil || r.URL == nil || r.URL.Host == "" || proxytrace.From(r) != nil {
+		return nil
+	}
+	failed := h.failedOn(r)
+	if len(failed) == 0 {
+		return nil
+	}
+	for _, d := range dials {
+		if !slices.Contains(failed, d) {
+			return failed
+		}
+	}
+	return nil // failed on every routable node: any of them may be retried
 }
 
 // retryHasNodeNotBusy reports whether r may still go to a node that is not

@@ -217,7 +217,9 @@ func (s *passiveState) unsubscribe(h *HealthReady) {
 // ResetCache is called by Caddy right before it retries a request, i.e.
 // right after an attempt failed (a dial or transport error, or a response
 // that matched lb_retry_match). The request's replacer then still names
-// the failed attempt's upstream: count the failure against it.
+// the failed attempt's upstream: record it as a node this request failed
+// on (GetUpstreams leaves it out of the retry, see failedOn) and count the
+// failure against it.
 //
 // A failure counts once per request and node. Caddy also calls ResetCache
 // after an iteration that selected no upstream (and so made no attempt),
@@ -226,7 +228,7 @@ func (s *passiveState) unsubscribe(h *HealthReady) {
 // and leaves the placeholder alone for selection policies that read it
 // (session_affinity continues with the next node in the key's order).
 func (h *HealthReady) ResetCache(r *http.Request) error {
-	if h.PassiveFails < 0 || r == nil {
+	if r == nil {
 		return nil
 	}
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
@@ -252,14 +254,27 @@ func (h *HealthReady) ResetCache(r *http.Request) error {
 			return nil
 		}
 	}
-	counted, _ := repl.Get(h.countedKey)
-	seen, _ := counted.([]string)
-	if slices.Contains(seen, hostport) {
+	failed := h.failedOn(r)
+	if slices.Contains(failed, hostport) {
 		return nil
 	}
-	repl.Set(h.countedKey, append(seen, hostport))
-	h.observeFailure(hostport)
+	repl.Set(h.failedKey, append(failed, hostport))
+	if h.PassiveFails >= 0 {
+		h.observeFailure(hostport)
+	}
 	return nil
+}
+
+// failedOn lists the nodes of this pool the request has failed on so far,
+// as ResetCache recorded them.
+func (h *HealthReady) failedOn(r *http.Request) []string {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return nil
+	}
+	failed, _ := repl.Get(h.failedKey)
+	nodes, _ := failed.([]string)
+	return nodes
 }
 
 const upstreamHostportKey = "http.reverse_proxy.upstream.hostport"
