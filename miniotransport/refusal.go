@@ -88,8 +88,11 @@ func classify(resp *http.Response) (refusal, string) {
 		// MinIO's 499 ClientDisconnected means its own context of the
 		// request was cancelled; the caller only asks while the client is
 		// still there, so the node cancelled it itself: it is shutting
-		// down (seen: a GET sent as a whole-cluster restart began).
-		if code == "ClientDisconnected" {
+		// down (seen: a GET sent as a whole-cluster restart began). Its
+		// request limiter (maxClients, cmd/handler-api.go) answers such a
+		// request with a bare 499, no body and no code (seen: a GET 11 ms
+		// into a whole-cluster restart).
+		if code == "ClientDisconnected" || code == "" {
 			return refusedGoingAway, code
 		}
 		return notRefused, code

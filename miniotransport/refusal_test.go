@@ -32,7 +32,8 @@ func TestClassify(t *testing.T) {
 		{"429 without a body", 429, nil, "", refusedBusy, ""},
 		{"other 503", 503, nil, s3Error("InternalError", "x"), notRefused, "InternalError"},
 		{"499 of a node shutting down", 499, nil, s3Error("ClientDisconnected", "Client disconnected before response was ready"), refusedGoingAway, "ClientDisconnected"},
-		{"other 499", 499, nil, "", notRefused, ""},
+		{"bare 499 of a node shutting down (its request limiter)", 499, map[string]string{"X-Ratelimit-Limit": "3384"}, "", refusedGoingAway, ""},
+		{"499 with another code", 499, nil, s3Error("InternalError", "x"), notRefused, "InternalError"},
 		{"500", 500, nil, s3Error("RequestTimeout", "x"), notRefused, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
