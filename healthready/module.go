@@ -443,10 +443,11 @@ func (h *HealthReady) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, e
 // (proxytrace.MayRetryOn), and session_affinity continues with the next
 // node of the key's order.
 func (h *HealthReady) retryLeavesOut(r *http.Request, dials []string) []string {
-	if r == nil || r.URL == nil || r.URL.Host == "" || proxytrace.From(r) != nil {
+	if !isRetry(r) || proxytrace.From(r) != nil {
 		return nil
 	}
-	failed := h.failedOn(r)
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	failed := h.failedOn(repl)
 	if len(failed) == 0 {
 		return nil
 	}
@@ -468,8 +469,8 @@ func (h *HealthReady) retryLeavesOut(r *http.Request, dials []string) []string {
 // retries found no upstream, within 6 ms). Without a trace nothing says
 // what a retry tried, so it keeps every node.
 func retryHasNodeNotBusy(r *http.Request, dials []string, busy []bool) bool {
-	if r == nil || r.URL == nil || r.URL.Host == "" {
-		return true // a first attempt: Caddy sets the URL's host when it sends one
+	if !isRetry(r) {
+		return true
 	}
 	tr := proxytrace.From(r)
 	if tr == nil {
@@ -481,6 +482,13 @@ func retryHasNodeNotBusy(r *http.Request, dials []string, busy []bool) bool {
 		}
 	}
 	return false
+}
+
+// isRetry reports whether GetUpstreams is asked for a retry: Caddy sets
+// the URL's host when it sends an attempt, so on a first attempt it is
+// still empty.
+func isRetry(r *http.Request) bool {
+	return r != nil && r.URL != nil && r.URL.Host != ""
 }
 
 func countFalse(bs []bool) int {

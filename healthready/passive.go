@@ -254,7 +254,7 @@ func (h *HealthReady) ResetCache(r *http.Request) error {
 			return nil
 		}
 	}
-	failed := h.failedOn(r)
+	failed := h.failedOn(repl)
 	if slices.Contains(failed, hostport) {
 		return nil
 	}
@@ -267,9 +267,8 @@ func (h *HealthReady) ResetCache(r *http.Request) error {
 
 // failedOn lists the nodes of this pool the request has failed on so far,
 // as ResetCache recorded them.
-func (h *HealthReady) failedOn(r *http.Request) []string {
-	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if !ok {
+func (h *HealthReady) failedOn(repl *caddy.Replacer) []string {
+	if repl == nil {
 		return nil
 	}
 	failed, _ := repl.Get(h.failedKey)
